@@ -1,0 +1,139 @@
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.validators import EmailValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from config.ids import IdField
+
+
+class UserManager(BaseUserManager):
+    """Email is the identity; nobody has a password (magic links and OAuth only)."""
+
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+    def create_user(self, email, password=None, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).strip(), **extra_fields)
+        # Passwords are never used to sign in; keep Django's column unusable.
+        user.set_unusable_password()
+        user.full_clean(exclude=["password"], validate_unique=False)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("role", User.Role.ADMIN)
+        return self.create_user(email, **extra_fields)
+
+
+class User(AbstractBaseUser):
+    class Role(models.TextChoices):
+        USER = "USER", "User"
+        ADMIN = "ADMIN", "Admin"
+
+    class Tier(models.TextChoices):
+        FREE = "FREE", "Free"
+        PRO = "PRO", "Pro"
+        ENTERPRISE = "ENTERPRISE", "Enterprise"
+
+    id = IdField()
+    email = models.EmailField(max_length=255, validators=[EmailValidator()])
+    name = models.CharField(max_length=255, blank=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    image = models.URLField(max_length=2048, blank=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    is_active = models.BooleanField(default=True)
+
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.FREE)
+    keyword_searches_this_month = models.PositiveIntegerField(default=0)
+    keyword_searches_total = models.PositiveBigIntegerField(default=0)
+    monthly_reset_at = models.DateTimeField(null=True, blank=True)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True)
+    subscription_status = models.CharField(max_length=32, blank=True)
+    subscription_plan = models.CharField(max_length=32, blank=True)
+    subscription_ends_at = models.DateTimeField(null=True, blank=True)
+    # Stripe event time of the last subscription change applied, so an older
+    # event delivered late never overwrites newer state.
+    subscription_updated_at = models.DateTimeField(null=True, blank=True)
+
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        constraints = [
+            # Sign-in looks users up by email whatever its case.
+            models.UniqueConstraint(
+                Lower("email"),
+                name="user_email_ci_unique",
+                violation_error_message="A user with this email already exists.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(email__regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                name="user_email_valid",
+                violation_error_message="Enter a valid email address.",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_customer_id"],
+                condition=~models.Q(stripe_customer_id=""),
+                name="user_stripe_customer_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_subscription_id"],
+                condition=~models.Q(stripe_subscription_id=""),
+                name="user_stripe_subscription_unique",
+            ),
+        ]
+        indexes = [
+            # Admin and reports list newest users first.
+            models.Index(fields=["created_at"], name="user_created_at_idx"),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    def get_absolute_url(self):
+        return reverse("admin:accounts_user_change", args=[self.pk])
+
+    def clean(self):
+        super().clean()
+        self.email = (self.email or "").strip()
+
+    @property
+    def is_staff(self) -> bool:
+        """ADMIN users may enter the Django admin; nobody else may."""
+        return self.is_active and self.role == self.Role.ADMIN
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_staff
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return self.name or full or self.email
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return self.is_staff
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return self.is_staff
+
+    def has_module_perms(self, app_label) -> bool:
+        return self.is_staff

