@@ -141,6 +141,8 @@ STRIPE_PRICE_PRO = env.str("STRIPE_PRICE_PRO", default="")
 STRIPE_PRICE_ENTERPRISE = env.str("STRIPE_PRICE_ENTERPRISE", default="")
 
 KEYWORD_PROVIDER = env.str("KEYWORD_PROVIDER", default="sample")
+# Keywords a user may research per month, by tier; None means unlimited.
+KEYWORD_QUOTAS = {"FREE": 300, "PRO": 1000, "ENTERPRISE": None}
 DATAFORSEO_LOGIN = env.str("DATAFORSEO_LOGIN", default="")
 DATAFORSEO_PASSWORD = env.str("DATAFORSEO_PASSWORD", default="")
 
