@@ -174,6 +174,17 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+# --- Billing (billing app) ---
+# Stripe API base URL; tests point it at a local HTTP server.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Seconds to wait for the Stripe API before showing the user an error.
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=10.0)
+# Prices as shown on the pricing page (the amount charged is the Stripe price's).
+# Read raw: django-environ would treat a leading "$" as a reference to another var.
+BILLING_PRICE_PRO_TEXT = env.ENVIRON.get("BILLING_PRICE_PRO_TEXT", "$19 / month")
+BILLING_PRICE_ENTERPRISE_TEXT = env.ENVIRON.get(
+    "BILLING_PRICE_ENTERPRISE_TEXT", "$99 / month"
+)
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

@@ -1,0 +1,93 @@
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from billing import services
+from billing.models import WebhookEvent
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """Stripe deliveries: read-only audit trail, with a retry for FAILED events."""
+
+    list_display = (
+        "id",
+        "type",
+        "status_badge",
+        "attempts",
+        "created_at",
+        "last_attempt_at",
+        "processed_at",
+    )
+    list_filter = ("status", "type")
+    search_fields = ("=id",)
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    actions = ["reprocess"]
+    fields = (
+        "id",
+        "type",
+        "provider",
+        "status",
+        "attempts",
+        "last_attempt_at",
+        "processed_at",
+        "error",
+        "created_at",
+        "updated_at",
+        "payload_pretty",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # The rows are the idempotency keys: deleting one would let a redelivery
+        # apply the event a second time.
+        return False
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return format_html(
+            '<span class="badge {}">{}</span>',
+            obj.status.lower(),
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return format_html(
+            '<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">'
+            "{}</pre>",
+            json.dumps(obj.payload, indent=2, sort_keys=True),
+        )
+
+    @admin.action(description="Reprocess selected FAILED events")
+    def reprocess(self, request, queryset):
+        outcomes = {}
+        skipped = 0
+        for event_id, status in queryset.values_list("id", "status"):
+            if status not in (WebhookEvent.Status.FAILED, WebhookEvent.Status.RECEIVED):
+                skipped += 1
+                continue
+            event = services.webhook_event_process(event_id=event_id)
+            outcomes[event.status] = outcomes.get(event.status, 0) + 1
+        for status, count in sorted(outcomes.items()):
+            level = (
+                messages.ERROR
+                if status == WebhookEvent.Status.FAILED
+                else messages.SUCCESS
+            )
+            self.message_user(request, f"{count} event(s) now {status}.", level)
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} event(s) skipped: only FAILED or RECEIVED events are "
+                "reprocessed.",
+                messages.WARNING,
+            )

@@ -1,0 +1,469 @@
+"""Billing writes: the webhook inbox, subscription state on the user, Checkout.
+
+Stripe delivers each event at least once, sometimes twice at the same moment and
+not necessarily in order. Two database mechanisms make processing exactly-once:
+
+1. ``webhook_event_receive`` claims the event id with ``INSERT … ON CONFLICT (id)
+   DO NOTHING`` — the primary key, not a read, decides that there is one row;
+2. ``webhook_event_process`` locks that row (``SELECT … FOR UPDATE``) and runs the
+   handler only while its status is RECEIVED or FAILED, writing the outcome in
+   the same transaction. A concurrent duplicate waits for the lock (milliseconds)
+   and then finds PROCESSED, so every delivery's answer tells the truth: a
+   duplicate never answers 200 for an attempt that is still going to fail.
+
+Ordering: ``user.subscription_updated_at`` holds the Stripe time (``event.created``)
+of the last subscription change applied; handlers lock the user row and skip any
+event older than that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+import stripe
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing import stripe_api
+from billing.models import WebhookEvent
+from billing.selectors import SUBSCRIBED_STATUSES
+from ops.models import AuditLog
+from ops.services import audit_log_record
+
+logger = logging.getLogger(__name__)
+
+# Subscription statuses (Stripe's values) that give the plan's tier. past_due keeps
+# access while Stripe retries the card (smart retries / dunning); the period end is
+# kept so `billing.selectors.tier_effective` can stop access once it has passed.
+ACCESS_STATUSES = {"active", "trialing", "past_due"}
+
+
+class WebhookHandlingError(Exception):
+    """An event that cannot be applied yet; the event is marked FAILED and retried."""
+
+
+# --- webhook inbox ------------------------------------------------------------------
+
+
+def webhook_event_receive(*, event: dict) -> WebhookEvent:
+    """Record a verified Stripe event (once per id) and process it if not done yet.
+
+    Returns the event row after this delivery; its status says what happened
+    (PROCESSED / IGNORED, or FAILED with ``error`` when the handler raised).
+    """
+    now = timezone.now()
+    table = WebhookEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                (id, type, provider, status, attempts, error, payload,
+                 created_at, updated_at)
+            VALUES (%s, %s, %s, %s, 0, '', %s::jsonb, %s, %s)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            """,  # noqa: S608 - the table name is the model's, values are parameters
+            [
+                event["id"],
+                event["type"],
+                WebhookEvent.Provider.STRIPE,
+                WebhookEvent.Status.RECEIVED,
+                json.dumps(event),
+                now,
+                now,
+            ],
+        )
+        inserted = cursor.fetchone() is not None
+    if not inserted:
+        logger.info("Stripe event %s delivered again", event["id"])
+    return webhook_event_process(event_id=event["id"])
+
+
+def webhook_event_process(*, event_id: str) -> WebhookEvent:
+    """Run the handler of a recorded event unless it already ran; exactly once.
+
+    Used by the webhook and by the admin's "reprocess" action. The event row is
+    locked for the duration, the handler runs in a savepoint: on error its writes
+    are rolled back, the event is marked FAILED with the error and the attempt is
+    counted — and that record is committed.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Answer fast: a delivery never queues behind a stuck one for long.
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
+        event = WebhookEvent.objects.select_for_update().get(pk=event_id)
+        if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
+            return event
+        now = timezone.now()
+        # Safe read-modify-write: the row is locked by this transaction.
+        event.attempts += 1
+        event.last_attempt_at = now
+        handler = EVENT_HANDLERS.get(event.type)
+        if handler is None:
+            event.status = WebhookEvent.Status.IGNORED
+            event.processed_at = now
+            event.error = ""
+        else:
+            try:
+                with transaction.atomic():
+                    handler(event=event.payload)
+            except Exception as exc:
+                logger.exception("Stripe event %s (%s) failed", event.id, event.type)
+                event.status = WebhookEvent.Status.FAILED
+                event.error = f"{type(exc).__name__}: {exc}"
+            else:
+                event.status = WebhookEvent.Status.PROCESSED
+                event.processed_at = now
+                event.error = ""
+        event.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "last_attempt_at",
+                "processed_at",
+                "error",
+                "updated_at",
+            ]
+        )
+    return event
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _event_time(event: dict) -> dt.datetime:
+    created = event.get("created")
+    if not isinstance(created, int | float):
+        raise WebhookHandlingError("The event has no 'created' timestamp.")
+    return dt.datetime.fromtimestamp(created, tz=dt.UTC)
+
+
+def _timestamp(value) -> dt.datetime | None:
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+    return None
+
+
+def _object_id(value) -> str:
+    """Stripe references are ids, or the object itself when expanded."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else ""
+
+
+def _event_object(event: dict) -> dict:
+    obj = (event.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        raise WebhookHandlingError("The event has no data.object.")
+    return obj
+
+
+def _first_item(subscription: dict) -> dict:
+    items = (subscription.get("items") or {}).get("data") or []
+    return items[0] if items and isinstance(items[0], dict) else {}
+
+
+def plan_for_price(price_id: str) -> str:
+    """The tier a Stripe price id buys (STRIPE_PRICE_PRO / STRIPE_PRICE_ENTERPRISE)."""
+    User = get_user_model()
+    prices = {
+        settings.STRIPE_PRICE_PRO: User.Tier.PRO,
+        settings.STRIPE_PRICE_ENTERPRISE: User.Tier.ENTERPRISE,
+    }
+    prices.pop("", None)
+    try:
+        return prices[price_id]
+    except KeyError:
+        raise WebhookHandlingError(
+            f"Price {price_id or '(none)'} is neither STRIPE_PRICE_PRO nor "
+            "STRIPE_PRICE_ENTERPRISE."
+        ) from None
+
+
+def _subscription_price_id(subscription: dict) -> str:
+    price = _first_item(subscription).get("price") or subscription.get("plan") or {}
+    return _object_id(price)
+
+
+def _subscription_period_end(subscription: dict) -> dt.datetime | None:
+    # API 2025-03-31 moved current_period_end from the subscription to its items.
+    return _timestamp(subscription.get("current_period_end")) or _timestamp(
+        _first_item(subscription).get("current_period_end")
+    )
+
+
+def _locked_user(*, subscription_id="", customer_id="", user_id=""):
+    """The user a Stripe object belongs to, row-locked; None if nobody matches."""
+    users = get_user_model().objects.select_for_update()
+    for field, value in (
+        ("stripe_subscription_id", subscription_id),
+        ("stripe_customer_id", customer_id),
+        ("pk", user_id),
+    ):
+        if value:
+            user = users.filter(**{field: value}).first()
+            if user is not None:
+                return user
+    return None
+
+
+def _is_stale(user, event_time: dt.datetime) -> bool:
+    return (
+        user.subscription_updated_at is not None
+        and event_time < user.subscription_updated_at
+    )
+
+
+def _save_with_audit(user, *, old_tier: str, fields: list[str], event: dict) -> None:
+    user.save(update_fields=[*fields, "updated_at"])
+    if user.tier != old_tier:
+        audit_log_record(
+            action=AuditLog.Action.PLAN_CHANGED,
+            target=user,
+            changes={
+                "tier": [old_tier, user.tier],
+                "subscription_status": user.subscription_status,
+                "stripe_event": event.get("id", ""),
+                "stripe_event_type": event.get("type", ""),
+            },
+        )
+
+
+# --- event handlers (each runs inside the event's savepoint) -------------------------
+
+
+def checkout_session_completed(*, event: dict) -> None:
+    """Link the Stripe customer and subscription to the user who checked out."""
+    session = _event_object(event)
+    user_id = session.get("client_reference_id") or ""
+    if not user_id:
+        raise WebhookHandlingError("The Checkout session has no client_reference_id.")
+    user = _locked_user(user_id=user_id)
+    if user is None:
+        raise WebhookHandlingError(f"No user with id {user_id}.")
+    fields = []
+    customer_id = _object_id(session.get("customer"))
+    if customer_id and not user.stripe_customer_id:
+        user.stripe_customer_id = customer_id
+        fields.append("stripe_customer_id")
+    elif customer_id and customer_id != user.stripe_customer_id:
+        logger.warning(
+            "Checkout for user %s used customer %s, the user has %s",
+            user.pk,
+            customer_id,
+            user.stripe_customer_id,
+        )
+    subscription_id = _object_id(session.get("subscription"))
+    # Linking does not move subscription_updated_at: the subscription events,
+    # often stamped a moment earlier, must still apply after it.
+    if (
+        subscription_id
+        and subscription_id != user.stripe_subscription_id
+        and not _is_stale(user, _event_time(event))
+    ):
+        user.stripe_subscription_id = subscription_id
+        fields.append("stripe_subscription_id")
+    if fields:
+        user.save(update_fields=[*fields, "updated_at"])
+
+
+def subscription_changed(*, event: dict) -> None:
+    """customer.subscription.created / updated / deleted: tier, status, plan, end."""
+    subscription = _event_object(event)
+    event_time = _event_time(event)
+    deleted = event.get("type") == "customer.subscription.deleted"
+    subscription_id = _object_id(subscription)
+    customer_id = _object_id(subscription.get("customer"))
+    user = _locked_user(
+        subscription_id=subscription_id,
+        customer_id=customer_id,
+        user_id=(subscription.get("metadata") or {}).get("user_id", ""),
+    )
+    if user is None:
+        # Usually the subscription event overtook checkout.session.completed:
+        # FAILED now, Stripe's retry finds the linked user.
+        raise WebhookHandlingError(
+            f"No user for subscription {subscription_id} (customer {customer_id})."
+        )
+    if _is_stale(user, event_time):
+        return
+    status = "canceled" if deleted else str(subscription.get("status") or "")
+    if (
+        event_time == user.subscription_updated_at
+        and user.subscription_status == "canceled"
+        and user.stripe_subscription_id == subscription_id
+    ):
+        # Same second as the deletion: a canceled subscription stays canceled.
+        return
+    User = get_user_model()
+    old_tier = user.tier
+    if deleted:
+        plan = ""
+        user.tier = User.Tier.FREE
+        user.subscription_ends_at = (
+            _timestamp(subscription.get("ended_at"))
+            or _timestamp(subscription.get("canceled_at"))
+            or _subscription_period_end(subscription)
+            or event_time
+        )
+    else:
+        plan = plan_for_price(_subscription_price_id(subscription))
+        user.tier = plan if status in ACCESS_STATUSES else User.Tier.FREE
+        user.subscription_ends_at = _timestamp(
+            subscription.get("cancel_at")
+        ) or _subscription_period_end(subscription)
+    user.subscription_status = status
+    user.subscription_plan = plan
+    user.subscription_updated_at = event_time
+    fields = [
+        "tier",
+        "subscription_status",
+        "subscription_plan",
+        "subscription_ends_at",
+        "subscription_updated_at",
+    ]
+    if subscription_id and subscription_id != user.stripe_subscription_id:
+        user.stripe_subscription_id = subscription_id
+        fields.append("stripe_subscription_id")
+    if customer_id and not user.stripe_customer_id:
+        user.stripe_customer_id = customer_id
+        fields.append("stripe_customer_id")
+    _save_with_audit(user, old_tier=old_tier, fields=fields, event=event)
+
+
+def invoice_changed(*, event: dict) -> None:
+    """invoice.paid / invoice.payment_failed: the subscription's payment status.
+
+    A failed renewal makes the subscription past_due and keeps the plan's tier until
+    the period ends; a paid invoice brings a past_due / unpaid / incomplete
+    subscription back to active. Invoices of subscriptions not linked to a user
+    (one-off invoices, or the first invoice before checkout completes) change
+    nothing: the subscription events carry that state.
+    """
+    invoice = _event_object(event)
+    event_time = _event_time(event)
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    legacy = invoice.get("subscription_details") or {}
+    subscription_id = _object_id(invoice.get("subscription")) or _object_id(
+        parent.get("subscription")
+    )
+    if not subscription_id:
+        return
+    metadata = parent.get("metadata") or legacy.get("metadata") or {}
+    user = _locked_user(
+        subscription_id=subscription_id,
+        customer_id=_object_id(invoice.get("customer")),
+        user_id=metadata.get("user_id", ""),
+    )
+    if (
+        user is None
+        or user.stripe_subscription_id != subscription_id
+        or _is_stale(user, event_time)
+    ):
+        return
+    User = get_user_model()
+    old_tier = user.tier
+    if event.get("type") == "invoice.paid":
+        if user.subscription_status not in {"past_due", "unpaid", "incomplete"}:
+            return
+        user.subscription_status = "active"
+        if user.subscription_plan:
+            user.tier = user.subscription_plan
+    else:
+        if user.subscription_status not in {"active", "trialing"}:
+            return
+        user.subscription_status = "past_due"
+    if user.tier not in User.Tier.values:
+        user.tier = User.Tier.FREE
+    user.subscription_updated_at = event_time
+    _save_with_audit(
+        user,
+        old_tier=old_tier,
+        fields=["tier", "subscription_status", "subscription_updated_at"],
+        event=event,
+    )
+
+
+EVENT_HANDLERS = {
+    "checkout.session.completed": checkout_session_completed,
+    "customer.subscription.created": subscription_changed,
+    "customer.subscription.updated": subscription_changed,
+    "customer.subscription.deleted": subscription_changed,
+    "invoice.paid": invoice_changed,
+    "invoice.payment_failed": invoice_changed,
+}
+
+
+# --- Checkout and the customer portal -----------------------------------------------
+
+
+def checkout_session_start(
+    *, user, plan: str, success_url: str, cancel_url: str
+) -> str:
+    """Open a Stripe Checkout session for ``plan``; return the URL to send the user to.
+
+    The user's Stripe customer is reused when there is one; ``client_reference_id``
+    and the subscription's metadata name the user so every later event finds them.
+    Raises ValidationError with a readable message (not configured, already
+    subscribed, Stripe unreachable or refusing).
+    """
+    User = get_user_model()
+    if not stripe_api.billing_configured():
+        raise ValidationError("Billing is not configured on this site yet.")
+    prices = {
+        User.Tier.PRO: settings.STRIPE_PRICE_PRO,
+        User.Tier.ENTERPRISE: settings.STRIPE_PRICE_ENTERPRISE,
+    }
+    if plan not in prices:
+        raise ValidationError("Choose the Pro or the Enterprise plan.")
+    if user.stripe_subscription_id and user.subscription_status in SUBSCRIBED_STATUSES:
+        raise ValidationError(
+            "You already have a subscription: change or cancel it with "
+            "“Manage billing”."
+        )
+    params = {
+        "mode": "subscription",
+        "line_items": [{"price": prices[plan], "quantity": 1}],
+        "client_reference_id": str(user.pk),
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "subscription_data": {"metadata": {"user_id": str(user.pk)}},
+        "metadata": {"user_id": str(user.pk)},
+    }
+    if user.stripe_customer_id:
+        params["customer"] = user.stripe_customer_id
+    else:
+        params["customer_email"] = user.email
+    try:
+        return stripe_api.checkout_session_create(**params)
+    except stripe.StripeError as exc:
+        logger.warning("Stripe Checkout failed for user %s: %s", user.pk, exc)
+        raise ValidationError(_stripe_message(exc, "start checkout")) from exc
+
+
+def portal_session_start(*, user, return_url: str) -> str:
+    """Open the Stripe customer portal for the user; return its URL."""
+    if not stripe_api.billing_configured():
+        raise ValidationError("Billing is not configured on this site yet.")
+    if not user.stripe_customer_id:
+        raise ValidationError(
+            "There is no billing account to manage yet: choose a plan first."
+        )
+    try:
+        return stripe_api.portal_session_create(
+            customer=user.stripe_customer_id, return_url=return_url
+        )
+    except stripe.StripeError as exc:
+        logger.warning("Stripe portal failed for user %s: %s", user.pk, exc)
+        raise ValidationError(_stripe_message(exc, "open the billing portal")) from exc
+
+
+def _stripe_message(exc, what: str) -> str:
+    detail = getattr(exc, "user_message", None)
+    message = f"Stripe could not {what}"
+    return f"{message}: {detail}" if detail else f"{message}; please try again later."

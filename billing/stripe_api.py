@@ -1,0 +1,79 @@
+"""The Stripe integration: every call to Stripe's SDK lives here.
+
+Settings are read on each call (never at import time) so tests and deployments can
+point ``STRIPE_API_BASE`` at another server.
+"""
+
+from __future__ import annotations
+
+import json
+
+import stripe
+from django.conf import settings
+
+
+class WebhookVerificationError(Exception):
+    """A delivery that cannot be proven to come from Stripe, or is not an event."""
+
+
+def billing_configured() -> bool:
+    """True when Checkout and the portal can be used (API key and both prices)."""
+    return bool(
+        settings.STRIPE_SECRET_KEY
+        and settings.STRIPE_PRICE_PRO
+        and settings.STRIPE_PRICE_ENTERPRISE
+    )
+
+
+def stripe_client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
+        # A user is waiting on the page: one retry on a network error, no more.
+        max_network_retries=1,
+    )
+
+
+def checkout_session_create(**params) -> str:
+    """Create a Checkout session with ``params``; return its hosted URL."""
+    session = stripe_client().v1.checkout.sessions.create(params=params)
+    return session.url
+
+
+def portal_session_create(*, customer: str, return_url: str) -> str:
+    """Create a customer-portal session; return its URL."""
+    session = stripe_client().v1.billing_portal.sessions.create(
+        params={"customer": customer, "return_url": return_url}
+    )
+    return session.url
+
+
+def webhook_payload_verify(*, payload: bytes, sig_header: str) -> dict:
+    """Check ``Stripe-Signature`` over the raw body and return the event as a dict.
+
+    Uses the official SDK (HMAC-SHA256 with the endpoint secret, timestamps older
+    than its default 300 s tolerance refused). Raises WebhookVerificationError on
+    any failure, including a missing secret, header or event id.
+    """
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise WebhookVerificationError("STRIPE_WEBHOOK_SECRET is not set.")
+    if not sig_header:
+        raise WebhookVerificationError("The Stripe-Signature header is missing.")
+    try:
+        stripe.Webhook.construct_event(payload, sig_header, secret)
+        # construct_event has parsed it already; the plain dict is what is stored.
+        event = json.loads(payload)
+    except stripe.SignatureVerificationError as exc:
+        raise WebhookVerificationError(str(exc)) from exc
+    except ValueError as exc:  # not UTF-8 or not JSON
+        raise WebhookVerificationError(f"The body is not JSON: {exc}") from exc
+    if not isinstance(event, dict):
+        raise WebhookVerificationError("The body is not a JSON object.")
+    event_id, event_type = event.get("id"), event.get("type")
+    if not (isinstance(event_id, str) and event_id and len(event_id) <= 255):
+        raise WebhookVerificationError("The event has no valid id.")
+    if not (isinstance(event_type, str) and event_type and len(event_type) <= 100):
+        raise WebhookVerificationError("The event has no valid type.")
+    return event
