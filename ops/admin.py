@@ -1,24 +1,15 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
 
-from ops.models import AuditLog
+from ops.models import AuditLog, DatabaseDashboard, FeatureFlag, SystemMetric
+from ops.monitoring import database_report
+from ops.services import feature_flag_save
 
 
-@admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "actor_email",
-        "action",
-        "target_type",
-        "target_repr",
-        "ip_address",
-    )
-    list_filter = ("action", "target_type")
-    search_fields = ("=actor_email", "=target_id")
-    ordering = ("-created_at",)
-    show_full_result_count = False
-    list_select_related = ()
-    raw_id_fields = ("actor",)
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the system: staff may look, never edit."""
 
     def has_add_permission(self, request):
         return False
@@ -28,3 +19,130 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "actor_email",
+        "action",
+        "target_type",
+        "target_repr",
+        "ip_address",
+    )
+    list_filter = ("action", "target_type", ("created_at", admin.DateFieldListFilter))
+    # Exact matches only: each is served by an index (actor email is copied from
+    # the user; target_id by auditlog_target_idx), never a scan of seven years.
+    search_fields = ("=actor_email", "=target_id")
+    search_help_text = "Exact actor email or target id."
+    date_hierarchy = None
+    ordering = ("-created_at",)
+    # COUNT(*) over years of rows on every page view is what makes admins slow.
+    show_full_result_count = False
+    list_select_related = ()
+    raw_id_fields = ("actor",)
+    readonly_fields = (
+        "created_at",
+        "actor",
+        "actor_email",
+        "action",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "changes",
+        "ip_address",
+        "user_agent",
+    )
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+
+@admin.register(FeatureFlag)
+class FeatureFlagAdmin(admin.ModelAdmin):
+    list_display = ("key", "enabled", "rollout_percent", "description", "updated_at")
+    list_filter = ("enabled",)
+    list_editable = ()
+    search_fields = ("key",)
+    ordering = ("key",)
+    raw_id_fields = ("allowed_users",)
+    readonly_fields = ("created_by", "created_at", "updated_at")
+    fields = (
+        "key",
+        "description",
+        "enabled",
+        "rollout_percent",
+        "allowed_users",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+
+    def save_model(self, request, obj, form, change):
+        # The allow-list is saved with the flag by the service (save_related
+        # would otherwise write it a second time).
+        feature_flag_save(
+            flag=obj,
+            actor=request.user,
+            request=request,
+            allowed_users=list(form.cleaned_data.get("allowed_users") or []),
+            changed_fields=form.changed_data,
+        )
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(SystemMetric)
+class SystemMetricAdmin(ReadOnlyAdmin):
+    list_display = ("timestamp", "metric", "value", "tags")
+    list_filter = ("metric",)
+    # Exact metric name: uses systemmetric_metric_ts_idx.
+    search_fields = ("=metric",)
+    ordering = ("-timestamp",)
+    show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+
+@admin.register(DatabaseDashboard)
+class DatabaseDashboardAdmin(admin.ModelAdmin):
+    """The staff database dashboard: its "changelist" is the report page."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "",
+                self.admin_site.admin_view(self.changelist_view),
+                name="{}_{}_changelist".format(*info),
+            ),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        report = database_report()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Database dashboard",
+            "report": report,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/ops/dashboard.html", context)

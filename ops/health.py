@@ -7,25 +7,40 @@ import time
 from django.core.cache import cache
 from django.db import DatabaseError, connections
 
+# Share of max_connections in use above which the report carries a warning.
+CONNECTIONS_WARN_RATIO = 0.8
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
 
 def check_database(using: str = "default") -> dict:
+    """One round trip: reachability, response time, version and connection use."""
     started = time.perf_counter()
     try:
         with connections[using].cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+            cursor.execute(
+                "SELECT current_setting('server_version'),"
+                " current_setting('max_connections')::int,"
+                " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                "'client backend')"
+            )
+            version, max_connections, used = cursor.fetchone()
     except DatabaseError as exc:
         # A connection left broken by the failure must not be reused by the
         # next request.
         connections[using].close_if_unusable_or_obsolete()
         return {
             "connected": False,
-            "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
+            "response_time_ms": _elapsed_ms(started),
             "error": exc.__class__.__name__,
         }
     return {
         "connected": True,
-        "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
+        "response_time_ms": _elapsed_ms(started),
+        "server_version": version,
+        "connections": {"used": used, "max": max_connections},
     }
 
 
@@ -37,18 +52,26 @@ def check_cache() -> dict:
         ok = cache.get(key) == "1"
     except Exception as exc:
         return {"ok": False, "error": exc.__class__.__name__}
-    return {
-        "ok": ok,
-        "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
+    return {"ok": ok, "response_time_ms": _elapsed_ms(started)}
 
 
 def health_report() -> dict:
+    """The health of the database (and the cache, checked when it is reachable).
+
+    ``status`` is ``error`` when the database is unreachable or the cache fails;
+    a connection count close to ``max_connections`` only adds a warning.
+    """
     database = check_database()
-    report = {
-        "status": "ok" if database["connected"] else "error",
-        "database": database,
-    }
-    if database["connected"]:
-        report["cache"] = check_cache()
+    report = {"status": "ok", "database": database, "warnings": []}
+    if not database["connected"]:
+        report["status"] = "error"
+        return report
+    report["cache"] = check_cache()
+    if not report["cache"]["ok"]:
+        report["status"] = "error"
+    conns = database["connections"]
+    if conns["max"] and conns["used"] >= conns["max"] * CONNECTIONS_WARN_RATIO:
+        report["warnings"].append(
+            f"{conns['used']} of {conns['max']} connections in use"
+        )
     return report

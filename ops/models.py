@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -68,3 +69,96 @@ class AuditLog(models.Model):
     def __str__(self):
         who = self.actor_email or "system"
         return f"{who} {self.get_action_display()} {self.target_repr}".strip()
+
+
+class FeatureFlag(models.Model):
+    """A switch for gradual rollouts and A/B tests.
+
+    ``enabled`` is the master switch. When on, a user sees the feature if they are
+    in ``allowed_users`` or their deterministic bucket (0-99, from a hash of the
+    flag key and user id) is below ``rollout_percent``. See ``ops.flags``.
+    """
+
+    id = IdField()
+    key = models.SlugField(
+        max_length=100,
+        help_text="Stable name used in code and templates, e.g. new-search-page.",
+    )
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(
+        default=False, help_text="Master switch: off means off for everyone."
+    )
+    rollout_percent = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Share of signed-in users (0-100) who get the feature.",
+    )
+    allowed_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        help_text="Always get the feature while the flag is enabled.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            # Lookups by key (flag_is_enabled) use this index too.
+            models.UniqueConstraint(
+                fields=["key"],
+                name="featureflag_key_unique",
+                violation_error_message="A feature flag with this key already exists.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rollout_percent__gte=0, rollout_percent__lte=100),
+                name="featureflag_rollout_percent_range",
+                violation_error_message="Rollout must be between 0 and 100 percent.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.key
+
+
+class SystemMetric(models.Model):
+    """One measurement (db response time, queue depth, ...) at one moment."""
+
+    id = IdField()
+    metric = models.CharField(max_length=100)
+    value = models.FloatField()
+    tags = models.JSONField(default=dict, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [
+            # One metric over a time range, newest first (admin, charts, pruning).
+            models.Index(
+                fields=["metric", "timestamp"], name="systemmetric_metric_ts_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.metric}={self.value:g} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class DatabaseDashboard(models.Model):
+    """No table: gives the staff database dashboard a place in the admin index."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = "database dashboard"
+        verbose_name_plural = "database dashboard"
+
+    def __str__(self):
+        return "Database dashboard"

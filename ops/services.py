@@ -1,8 +1,17 @@
 from __future__ import annotations
 
-from django.db import models
+import datetime as dt
+import logging
 
-from ops.models import AuditLog
+from django.db import models, transaction
+from django.utils import timezone
+
+from ops.models import AuditLog, FeatureFlag, SystemMetric
+
+logger = logging.getLogger(__name__)
+
+# Seed 003: the audit trail is kept seven years.
+AUDIT_LOG_RETENTION_DAYS = 7 * 365 + 2
 
 
 def _client_ip(request) -> str | None:
@@ -37,3 +46,87 @@ def audit_log_record(
         ip_address=_client_ip(request),
         user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:512],
     )
+
+
+def audit_log_prune(*, now: dt.datetime | None = None, batch_size: int = 10_000) -> int:
+    """Delete audit rows older than seven years; return how many went.
+
+    Deletes in batches by primary key so a large backlog never holds one huge
+    lock or transaction; the ``auditlog_created_idx`` index finds the old rows.
+    """
+    cutoff = (now or timezone.now()) - dt.timedelta(days=AUDIT_LOG_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(
+            AuditLog.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[
+                :batch_size
+            ]
+        )
+        if not ids:
+            return deleted
+        count, _ = AuditLog.objects.filter(pk__in=ids).delete()
+        deleted += count
+
+
+def metric_record(
+    *,
+    metric: str,
+    value: float,
+    tags: dict | None = None,
+    timestamp: dt.datetime | None = None,
+) -> SystemMetric:
+    """Store one measurement of ``metric``."""
+    return SystemMetric.objects.create(
+        metric=metric,
+        value=float(value),
+        tags=tags or {},
+        timestamp=timestamp or timezone.now(),
+    )
+
+
+def record_metric(metric: str, value: float, **tags) -> SystemMetric:
+    """Shorthand: ``record_metric("db.response_time_ms", 3.2, source="db_health")``."""
+    return metric_record(metric=metric, value=value, tags=tags)
+
+
+@transaction.atomic
+def feature_flag_save(
+    *,
+    flag: FeatureFlag,
+    actor=None,
+    request=None,
+    allowed_users=None,
+    changed_fields: list[str] | None = None,
+) -> FeatureFlag:
+    """Create or update a feature flag and record the change in the audit log.
+
+    ``allowed_users`` (an iterable of users) replaces the allow-list when given.
+    """
+    creating = flag._state.adding
+    if (
+        creating
+        and flag.created_by_id is None
+        and getattr(actor, "is_authenticated", False)
+    ):
+        flag.created_by = actor
+    flag.full_clean()
+    flag.save()
+    if allowed_users is not None:
+        flag.allowed_users.set(allowed_users)
+    changes = {
+        "created": creating,
+        "enabled": flag.enabled,
+        "rollout_percent": flag.rollout_percent,
+    }
+    if changed_fields:
+        changes["fields"] = sorted(changed_fields)
+    if allowed_users is not None:
+        changes["allowed_users"] = sorted(str(u.pk) for u in allowed_users)
+    audit_log_record(
+        action=AuditLog.Action.FLAG_CHANGED,
+        actor=actor,
+        target=flag,
+        changes=changes,
+        request=request,
+    )
+    return flag
