@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ops.middleware.HealthCheckMiddleware",
+    # Read-your-writes for the read replica: a fresh routing state per request.
+    "ops.db_middleware.PrimaryPinMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,6 +79,19 @@ TEMPLATES = [
 DATABASES = build_databases(env, BASE_DIR)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=500)
+
+# --- Read replica (ops.routers; only with DATABASE_READ_URL) ---------------------
+if "replica" in DATABASES:
+    DATABASE_ROUTERS = ["ops.routers.PrimaryReplicaRouter"]
+    # An unreachable replica host must cost little before reads fall back.
+    DATABASES["replica"]["OPTIONS"]["connect_timeout"] = env.int(
+        "DB_REPLICA_CONNECT_TIMEOUT", default=2
+    )
+# Seconds reads stay on the primary after the replica failed to connect.
+REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=5)
+# Seconds a client that wrote keeps reading from the primary (a cookie), so the
+# page after a POST never shows data the replica has not replayed yet.
+REPLICA_STICKY_SECONDS = env.int("REPLICA_STICKY_SECONDS", default=5)
 
 # --- Cache: shared by every worker (rate limits, search results) ---------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -1,0 +1,260 @@
+"""Read replica: routing proven against a real streaming replica.
+
+The setup starts its own primary (initdb in /tmp), migrates it, makes a standby
+with ``pg_basebackup -R -X stream`` and runs the site under gunicorn with
+DATABASE_URL / DATABASE_READ_URL pointing at the two. Probe URLs
+(tests/ops/dbsite) report which server answered a routed ORM read: the
+standby answers ``pg_is_in_recovery() = true`` on its own port.
+"""
+
+import socket
+import time
+
+import psycopg
+import pytest
+
+from ops import replica
+from ops.routers import PrimaryReplicaRouter
+from tests.pg_servers import (
+    gunicorn_site,
+    manage,
+    primary_server,
+    replica_of,
+    site_env,
+)
+
+pytestmark = pytest.mark.slow
+
+DBNAME = "app"
+
+
+@pytest.fixture(scope="module")
+def servers():
+    with primary_server() as primary:
+        primary.create_database(DBNAME)
+        manage("migrate", "--noinput", env=site_env(DATABASE_URL=primary.url(DBNAME)))
+        with replica_of(primary) as standby:
+            yield primary, standby
+
+
+@pytest.fixture(scope="module")
+def site(servers):
+    primary, standby = servers
+    env = site_env(
+        DATABASE_URL=primary.url(DBNAME),
+        DATABASE_READ_URL=standby.url(DBNAME),
+        REPLICA_RETRY_SECONDS="1",
+    )
+    # One sync worker: consecutive requests share a thread, so a pin leaking from
+    # one request into the next would show.
+    with gunicorn_site(env, workers=1) as site:
+        yield site
+
+
+def served_by(server_info, server):
+    return server_info["port"] == server.port
+
+
+@pytest.fixture
+def replay_paused(servers):
+    """Stop the standby replaying WAL: it visibly lags the primary meanwhile."""
+    primary, standby = servers
+    standby.query("SELECT pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        standby.query("SELECT pg_wal_replay_resume()")
+        standby.wait_for_replay(primary)
+
+
+def test_the_replica_is_a_real_read_only_streaming_standby(servers):
+    primary, standby = servers
+
+    assert standby.query("SELECT pg_is_in_recovery()") == [(True,)]
+    assert primary.query("SELECT count(*) FROM pg_stat_replication") == [(1,)]
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        standby.query("CREATE TABLE nope (id int)", dbname=DBNAME)
+
+
+def test_reads_run_on_the_replica(site, servers):
+    _, standby = servers
+
+    response = site.get("/_probe/read")
+
+    assert response.status_code == 200
+    server = response.json()["server"]
+    assert server["in_recovery"] is True
+    assert served_by(server, standby)
+    assert "db_primary" not in response.cookies
+
+
+def test_writes_go_to_the_primary_and_that_requests_reads_follow_them(
+    site, servers, replay_paused
+):
+    primary, standby = servers
+    email = f"writer-{time.monotonic_ns()}@example.com"
+
+    response = site.post("/_probe/write", data={"email": email})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert served_by(body["before"], standby)
+    # Read after write in the same request: the primary, which has the row.
+    assert body["found"] is True
+    assert served_by(body["server"], primary)
+    assert body["server"]["in_recovery"] is False
+    # The write really went to the primary, and the paused standby lacks it.
+    query = "SELECT count(*) FROM accounts_user WHERE email = %s"
+    assert primary.query(query, [email], dbname=DBNAME) == [(1,)]
+    assert standby.query(query, [email], dbname=DBNAME) == [(0,)]
+
+    # The pin is per request: a new request without the cookie reads the replica
+    # again, which has not replayed the write yet.
+    fresh = site.get("/_probe/find", params={"email": email}).json()
+    assert fresh["found"] is False
+    assert served_by(fresh["server"], standby)
+
+    # The writer's own next request (the redirect after a POST) carries the
+    # cookie and reads its write from the primary.
+    assert response.cookies["db_primary"] == "1"
+    sticky = site.get(
+        "/_probe/find", params={"email": email}, cookies=response.cookies
+    ).json()
+    assert sticky["found"] is True
+    assert served_by(sticky["server"], primary)
+
+
+def test_replayed_writes_are_read_from_the_replica(site, servers):
+    primary, standby = servers
+    email = f"replayed-{time.monotonic_ns()}@example.com"
+    assert site.post("/_probe/write", data={"email": email}).status_code == 200
+    standby.wait_for_replay(primary)
+
+    body = site.get("/_probe/find", params={"email": email}).json()
+
+    assert body["found"] is True
+    assert served_by(body["server"], standby)
+
+
+def test_reads_inside_a_transaction_go_to_the_primary_and_pin_the_request(
+    site, servers
+):
+    primary, standby = servers
+
+    body = site.post("/_probe/atomic").json()
+
+    assert served_by(body["outside"], standby)
+    assert served_by(body["inside"], primary)
+    assert served_by(body["after"], primary)
+
+
+def test_with_the_replica_stopped_pages_answer_200_from_the_primary(site, servers):
+    primary, standby = servers
+    assert served_by(site.get("/_probe/read").json()["server"], standby)
+
+    standby.stop("fast")
+    try:
+        for path in ("/_probe/read", "/", "/healthz", "/_probe/read"):
+            response = site.get(path)
+            assert response.status_code == 200, (path, response.text[:500])
+        assert served_by(site.get("/_probe/read").json()["server"], primary)
+        email = f"while-down-{time.monotonic_ns()}@example.com"
+        written = site.post("/_probe/write", data={"email": email})
+        assert written.status_code == 200
+        assert written.json()["found"] is True
+    finally:
+        standby.start()
+        standby.wait_for_replay(primary)
+
+    # Once the retry interval (1 s here) has passed, reads return to the replica.
+    deadline = time.monotonic() + 15
+    while True:
+        server = site.get("/_probe/read").json()["server"]
+        if served_by(server, standby):
+            break
+        assert time.monotonic() < deadline, "reads never went back to the replica"
+        time.sleep(0.2)
+    assert "Traceback" not in site.log()
+
+
+def test_an_unresponsive_replica_costs_one_connect_timeout_per_retry_interval(
+    servers,
+):
+    primary, _ = servers
+    # Accepts TCP connections (the kernel completes the handshake) but never
+    # answers: the replica host that hangs rather than refuses.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        env = site_env(
+            DATABASE_URL=primary.url(DBNAME),
+            DATABASE_READ_URL=f"postgres://postgres@127.0.0.1:{port}/{DBNAME}",
+            DB_REPLICA_CONNECT_TIMEOUT="2",
+            REPLICA_RETRY_SECONDS="60",
+        )
+        with gunicorn_site(env, workers=1) as site:
+            started = time.monotonic()
+            first = site.get("/_probe/read")
+            first_seconds = time.monotonic() - started
+
+            started = time.monotonic()
+            later = [site.get("/_probe/read") for _ in range(10)]
+            later_seconds = time.monotonic() - started
+
+    assert first.status_code == 200
+    assert served_by(first.json()["server"], primary)
+    assert 1.5 <= first_seconds < 6
+    assert [r.status_code for r in later] == [200] * 10
+    assert all(served_by(r.json()["server"], primary) for r in later)
+    # Ten requests, not one of which waited for the dead replica again.
+    assert later_seconds < 1.5
+
+
+# --- Router rules that need no server ------------------------------------------
+
+
+class _Obj:
+    def __init__(self, db):
+        self._state = type("State", (), {"db": db})()
+
+
+def test_router_allows_relations_between_primary_and_replica_rows_only():
+    router = PrimaryReplicaRouter()
+
+    assert router.allow_relation(_Obj("default"), _Obj("replica")) is True
+    assert router.allow_relation(_Obj("replica"), _Obj("direct")) is True
+    assert router.allow_relation(_Obj("default"), _Obj("elsewhere")) is None
+
+
+def test_router_migrates_only_the_primary():
+    router = PrimaryReplicaRouter()
+
+    assert router.allow_migrate("default", "accounts") is True
+    assert router.allow_migrate("direct", "accounts") is True
+    assert router.allow_migrate("replica", "accounts") is False
+
+
+def test_writes_pin_only_the_current_context():
+    token = replica.request_started()
+    try:
+        assert PrimaryReplicaRouter().db_for_write(None) == "default"
+        assert replica.is_pinned() and replica.wrote()
+    finally:
+        replica.request_finished(token)
+    token = replica.request_started()
+    try:
+        assert not replica.is_pinned()
+        with replica.use_primary():
+            assert replica.is_pinned()
+        assert not replica.is_pinned()
+    finally:
+        replica.request_finished(token)
+
+
+def test_without_a_replica_no_pin_cookie_is_set(user_client):
+    # A signed-in request writes (allauth records the session's activity).
+    response = user_client.get("/")
+
+    assert response.status_code == 200
+    assert "db_primary" not in response.cookies
