@@ -1,11 +1,474 @@
+"""Thin views: a form checks the input, one service does the work.
+
+Every page that edits something looks the app up among the signed-in user's own
+apps, so another user's app (of any status) answers 404 there, and a DRAFT of
+someone else answers 404 everywhere.
+"""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import (
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
+
+from apps_catalog import selectors, services
+from apps_catalog.forms import (
+    AppForm,
+    ExploreForm,
+    MonetizationForm,
+    PostForm,
+    RequirementEditForm,
+    RequirementFilterForm,
+    RequirementForm,
+    RequirementStatusForm,
+    form_errors_add,
+)
+from apps_catalog.models import App, MonetizationModel, Post, Requirement
+
+PER_PAGE = 20
 
 
+def _page(request, queryset, per_page: int = PER_PAGE):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def _own_app(request, app_id: str) -> App:
+    """One of the signed-in user's apps (not soft-deleted), else 404."""
+    return get_object_or_404(
+        App.objects.owned_by(request.user).select_related("owner"), pk=app_id
+    )
+
+
+def _visible_app(request, app_id: str) -> App:
+    return get_object_or_404(
+        selectors.apps_visible_to(request.user).select_related("owner"), pk=app_id
+    )
+
+
+def _next_url(request, default: str) -> str:
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+# --- catalog --------------------------------------------------------------------
+
+
+@require_safe
 def explore(request):
-    return render(request, "placeholder.html", {"title": "Explore apps"})
+    form = ExploreForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    apps = selectors.apps_with_monetization(
+        selectors.apps_explore(
+            query=filters.get("q", ""),
+            monetization_type=filters.get("type", ""),
+            sort=filters.get("sort") or "newest",
+        )
+    )
+    return render(
+        request,
+        "apps_catalog/explore.html",
+        {"form": form, "page": _page(request, apps, 24)},
+    )
+
+
+@require_safe
+@login_required
+def my_apps(request):
+    apps = selectors.apps_of_owner(owner=request.user)
+    return render(request, "apps_catalog/my_apps.html", {"page": _page(request, apps)})
+
+
+@require_safe
+def app_detail(request, app_id):
+    app = _visible_app(request, app_id)
+    return render(
+        request,
+        "apps_catalog/app_detail.html",
+        {
+            "app": app,
+            "is_owner": request.user.is_authenticated
+            and request.user.pk == app.owner_id,
+            "monetization_models": selectors.monetization_of_app(app=app),
+            "tree": selectors.app_fork_tree(app=app, viewer=request.user),
+            "posts": selectors.posts_of_app(app=app, viewer=request.user)[:5],
+        },
+    )
+
+
+# --- apps -----------------------------------------------------------------------
 
 
 @login_required
-def my_apps(request):
-    return render(request, "placeholder.html", {"title": "My apps"})
+@require_http_methods(["GET", "POST"])
+def app_create(request):
+    form = AppForm(request.POST or None, creating=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            app = services.app_create(owner=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(request, f"“{app.name}” created.")
+            return redirect(app)
+    return render(request, "apps_catalog/app_form.html", {"form": form, "app": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def app_edit(request, app_id):
+    app = _own_app(request, app_id)
+    form = AppForm(request.POST or None, instance=app)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.app_update(app=app, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect(app)
+    # The form may have written rejected values onto ``app``: show the saved name.
+    saved = App.objects.only("name").get(pk=app.pk)
+    return render(request, "apps_catalog/app_form.html", {"form": form, "app": saved})
+
+
+_APP_ACTIONS = {
+    "archive": (
+        services.app_archive,
+        "Archive",
+        "It leaves Explore; you can restore it any time.",
+        "“{}” archived.",
+    ),
+    "delete": (
+        services.app_delete,
+        "Delete",
+        "It disappears from your apps and from Explore. Its forks stay.",
+        "“{}” deleted.",
+    ),
+    "restore": (
+        services.app_restore,
+        "Restore",
+        "It becomes active again.",
+        "“{}” restored.",
+    ),
+}
+
+
+def _app_action(request, app_id, action: str):
+    app = _own_app(request, app_id)
+    service, verb, consequence, done = _APP_ACTIONS[action]
+    if request.method == "POST":
+        try:
+            service(app=app, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(app)
+        messages.success(request, done.format(app.name))
+        return redirect("my_apps" if action == "delete" else app.get_absolute_url())
+    return render(
+        request,
+        "apps_catalog/confirm.html",
+        {
+            "app": app,
+            "verb": verb,
+            "question": f"{verb} “{app.name}”?",
+            "consequence": consequence,
+            "danger": action == "delete",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def app_archive(request, app_id):
+    return _app_action(request, app_id, "archive")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def app_delete(request, app_id):
+    return _app_action(request, app_id, "delete")
+
+
+@login_required
+@require_POST
+def app_restore(request, app_id):
+    return _app_action(request, app_id, "restore")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def app_fork(request, app_id):
+    app = _visible_app(request, app_id)
+    if request.method == "POST":
+        try:
+            fork = services.app_fork(app=app, actor=request.user)
+        except PermissionDenied as exc:
+            raise Http404 from exc
+        messages.success(
+            request, f"Forked “{app.name}”. Your copy is a draft until you publish it."
+        )
+        return redirect(fork)
+    return render(
+        request,
+        "apps_catalog/confirm.html",
+        {
+            "app": app,
+            "verb": "Fork",
+            "question": f"Fork “{app.name}”?",
+            "consequence": "You get your own draft copy with its requirements and "
+            "monetization models.",
+            "danger": False,
+        },
+    )
+
+
+# --- requirements -----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def requirement_board(request, app_id):
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('account_login')}?next={request.path}")
+        app = _own_app(request, app_id)
+    else:
+        app = _visible_app(request, app_id)
+    is_owner = request.user.is_authenticated and request.user.pk == app.owner_id
+    add_form = RequirementForm(request.POST or None) if is_owner else None
+    if request.method == "POST" and add_form.is_valid():
+        try:
+            services.requirement_create(
+                app=app, actor=request.user, **add_form.cleaned_data
+            )
+        except ValidationError as exc:
+            form_errors_add(add_form, exc)
+        else:
+            messages.success(request, "Requirement added.")
+            return redirect("requirement_board", app_id=app.pk)
+    filters = RequirementFilterForm(request.GET or None)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    requirements = selectors.requirements_of_app(
+        app=app, status=chosen.get("status", ""), priority=chosen.get("priority", "")
+    )
+    return render(
+        request,
+        "apps_catalog/requirement_board.html",
+        {
+            "app": app,
+            "is_owner": is_owner,
+            "add_form": add_form,
+            "filters": filters,
+            "page": _page(request, requirements, 25),
+            "statuses": Requirement.Status.choices,
+        },
+    )
+
+
+def _own_requirement(request, app_id, requirement_id) -> Requirement:
+    app = _own_app(request, app_id)
+    requirement = get_object_or_404(Requirement, pk=requirement_id, app=app)
+    requirement.app = app
+    return requirement
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def requirement_edit(request, app_id, requirement_id):
+    requirement = _own_requirement(request, app_id, requirement_id)
+    form = RequirementEditForm(request.POST or None, instance=requirement)
+    current = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.requirement_update(
+                requirement=requirement,
+                actor=request.user,
+                expected_version=data["version"],
+                description=data["description"],
+                priority=data["priority"],
+                status=data["status"],
+            )
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+            # Show what is saved now next to the user's own text, so nothing is lost.
+            current = Requirement.objects.get(pk=requirement.pk)
+        else:
+            messages.success(request, "Requirement saved.")
+            return redirect("requirement_board", app_id=app_id)
+    return render(
+        request,
+        "apps_catalog/requirement_form.html",
+        {"app": requirement.app, "form": form, "current": current},
+    )
+
+
+@login_required
+@require_POST
+def requirement_status(request, app_id, requirement_id):
+    requirement = _own_requirement(request, app_id, requirement_id)
+    form = RequirementStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a valid status.")
+    else:
+        try:
+            services.requirement_set_status(
+                requirement=requirement,
+                actor=request.user,
+                status=form.cleaned_data["status"],
+                expected_version=form.cleaned_data["version"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Status changed.")
+    return redirect(
+        _next_url(request, reverse("requirement_board", args=[requirement.app_id]))
+    )
+
+
+@login_required
+@require_POST
+def requirement_delete(request, app_id, requirement_id):
+    requirement = _own_requirement(request, app_id, requirement_id)
+    services.requirement_delete(requirement=requirement, actor=request.user)
+    messages.success(request, "Requirement removed.")
+    return redirect("requirement_board", app_id=app_id)
+
+
+# --- monetization ------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def monetization_editor(request, app_id):
+    app = _own_app(request, app_id)
+    form = MonetizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.monetization_create(
+                app=app, actor=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(request, "Monetization model added.")
+            return redirect("monetization_editor", app_id=app.pk)
+    models = selectors.monetization_of_app(app=app)
+    return render(
+        request,
+        "apps_catalog/monetization_editor.html",
+        {"app": app, "form": form, "page": _page(request, models)},
+    )
+
+
+def _own_monetization(request, app_id, model_id) -> MonetizationModel:
+    app = _own_app(request, app_id)
+    model = get_object_or_404(MonetizationModel, pk=model_id, app=app)
+    model.app = app
+    return model
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def monetization_edit(request, app_id, model_id):
+    model = _own_monetization(request, app_id, model_id)
+    form = MonetizationForm(request.POST or None, instance=model)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.monetization_update(
+                model=model, actor=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(request, "Monetization model saved.")
+            return redirect("monetization_editor", app_id=app_id)
+    return render(
+        request,
+        "apps_catalog/monetization_form.html",
+        {"app": model.app, "form": form},
+    )
+
+
+@login_required
+@require_POST
+def monetization_delete(request, app_id, model_id):
+    model = _own_monetization(request, app_id, model_id)
+    services.monetization_delete(model=model, actor=request.user)
+    messages.success(request, "Monetization model removed.")
+    return redirect("monetization_editor", app_id=app_id)
+
+
+# --- posts ----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def post_list(request, app_id):
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('account_login')}?next={request.path}")
+        app = _own_app(request, app_id)
+    else:
+        app = _visible_app(request, app_id)
+    is_owner = request.user.is_authenticated and request.user.pk == app.owner_id
+    form = PostForm(request.POST or None) if is_owner else None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.post_create(author=request.user, app=app, **form.cleaned_data)
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(request, "Post saved.")
+            return redirect("post_list", app_id=app.pk)
+    posts = selectors.posts_of_app(app=app, viewer=request.user)
+    return render(
+        request,
+        "apps_catalog/post_list.html",
+        {"app": app, "is_owner": is_owner, "form": form, "page": _page(request, posts)},
+    )
+
+
+def _own_post(request, app_id, post_id) -> Post:
+    app = _own_app(request, app_id)
+    post = get_object_or_404(Post, pk=post_id, app=app, author=request.user)
+    post.app = app
+    return post
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def post_edit(request, app_id, post_id):
+    post = _own_post(request, app_id, post_id)
+    form = PostForm(request.POST or None, instance=post)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.post_update(post=post, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form_errors_add(form, exc)
+        else:
+            messages.success(request, "Post saved.")
+            return redirect("post_list", app_id=app_id)
+    return render(
+        request, "apps_catalog/post_form.html", {"app": post.app, "form": form}
+    )
+
+
+@login_required
+@require_POST
+def post_delete(request, app_id, post_id):
+    post = _own_post(request, app_id, post_id)
+    services.post_delete(post=post, actor=request.user)
+    messages.success(request, "Post deleted.")
+    return redirect("post_list", app_id=app_id)

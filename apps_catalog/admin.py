@@ -1,0 +1,185 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from apps_catalog import services
+from apps_catalog.models import App, MonetizationModel, Post, Requirement
+
+
+class RequirementInline(admin.TabularInline):
+    model = Requirement
+    extra = 0
+    fields = ("description", "priority", "status", "version", "updated_at")
+    readonly_fields = ("version", "updated_at")
+    show_change_link = True
+
+
+class MonetizationModelInline(admin.TabularInline):
+    model = MonetizationModel
+    extra = 0
+    fields = ("type", "price", "subscription_interval", "features")
+
+
+def _run_on_each(modeladmin, request, queryset, service, done: str) -> None:
+    changed = 0
+    for app in queryset:
+        try:
+            service(app=app, actor=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            modeladmin.message_user(
+                request, f"{app}: {' '.join(exc.messages)}", messages.ERROR
+            )
+        else:
+            changed += 1
+    if changed:
+        modeladmin.message_user(request, f"{changed} app(s) {done}.", messages.SUCCESS)
+
+
+@admin.register(App)
+class AppAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "owner",
+        "status",
+        "domain",
+        "forked_from",
+        "fork_count",
+        "created_at",
+    )
+    list_filter = ("status", "created_at")
+    search_fields = ("name", "domain", "owner__email", "=id")
+    autocomplete_fields = ("owner", "forked_from")
+    list_select_related = ("owner", "forked_from")
+    readonly_fields = ("id", "fork_count", "created_at", "updated_at")
+    fields = (
+        "id",
+        "name",
+        "description",
+        "owner",
+        "status",
+        "domain",
+        "forked_from",
+        "fork_count",
+        "created_at",
+        "updated_at",
+    )
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    inlines = (RequirementInline, MonetizationModelInline)
+    actions = (
+        "archive_apps",
+        "restore_apps",
+        "soft_delete_apps",
+        "recompute_fork_counts",
+    )
+    show_full_result_count = False
+    list_per_page = 50
+
+    @admin.action(description="Archive selected apps")
+    def archive_apps(self, request, queryset):
+        _run_on_each(self, request, queryset, services.app_archive, "archived")
+
+    @admin.action(
+        description="Restore selected apps (archived → active, deleted → draft)"
+    )
+    def restore_apps(self, request, queryset):
+        _run_on_each(self, request, queryset, services.app_restore, "restored")
+
+    @admin.action(description="Soft-delete selected apps (status DELETED)")
+    def soft_delete_apps(self, request, queryset):
+        _run_on_each(self, request, queryset, services.app_delete, "soft-deleted")
+
+    @admin.action(description="Recompute fork counts (all apps)")
+    def recompute_fork_counts(self, request, queryset):
+        fixed = services.app_fork_counts_recompute()
+        self.message_user(request, f"{fixed} fork count(s) corrected.")
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Requirement:
+            return super().save_formset(request, form, formset, change)
+        # Edited requirements go through the versioned update (+1 per edit).
+        requirements = formset.save(commit=False)
+        for requirement in formset.deleted_objects:
+            services.requirement_delete(requirement=requirement, actor=request.user)
+        for requirement in requirements:
+            if requirement._state.adding:
+                requirement.save()
+            else:
+                services.requirement_update(
+                    requirement=requirement,
+                    actor=request.user,
+                    expected_version=requirement.version,
+                    description=requirement.description,
+                    priority=requirement.priority,
+                    status=requirement.status,
+                )
+        return None
+
+    def delete_model(self, request, obj):
+        services.app_destroy(app=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for app in queryset:
+            services.app_destroy(app=app, actor=request.user)
+
+
+@admin.register(Requirement)
+class RequirementAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_description",
+        "app",
+        "priority",
+        "status",
+        "version",
+        "updated_at",
+    )
+    list_filter = ("status", "priority")
+    search_fields = ("description", "app__name", "=app__id")
+    autocomplete_fields = ("app",)
+    list_select_related = ("app",)
+    readonly_fields = ("id", "version", "created_at", "updated_at")
+    ordering = ("-created_at",)
+    show_full_result_count = False
+
+    @admin.display(description="Requirement")
+    def short_description(self, obj):
+        return str(obj)
+
+    def save_model(self, request, obj, form, change):
+        # Staff edits bump the version too, so an owner's open edit form becomes
+        # stale instead of silently overwriting the staff change.
+        if change:
+            services.requirement_update(
+                requirement=obj,
+                actor=request.user,
+                expected_version=obj.version,
+                description=obj.description,
+                priority=obj.priority,
+                status=obj.status,
+            )
+        else:
+            super().save_model(request, obj, form, change)
+
+
+@admin.register(MonetizationModel)
+class MonetizationModelAdmin(admin.ModelAdmin):
+    list_display = ("app", "type", "price", "subscription_interval", "created_at")
+    list_filter = ("type", "subscription_interval")
+    search_fields = ("app__name", "=app__id")
+    autocomplete_fields = ("app",)
+    list_select_related = ("app",)
+    readonly_fields = ("id", "created_at", "updated_at")
+    ordering = ("-created_at",)
+    show_full_result_count = False
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ("title", "author", "app", "published", "created_at")
+    list_filter = ("published", "created_at")
+    search_fields = ("title", "author__email", "app__name")
+    autocomplete_fields = ("author", "app")
+    list_select_related = ("author", "app")
+    readonly_fields = ("id", "created_at", "updated_at")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    show_full_result_count = False

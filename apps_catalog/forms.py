@@ -1,0 +1,129 @@
+"""Forms validate input shape only; the services own the rules and the writes.
+
+None of them exposes an owner, author or app field: those always come from the
+signed-in user and the URL, so a POST carrying someone else's id changes nothing.
+"""
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from apps_catalog.models import App, MonetizationModel, Post, Requirement
+
+
+def form_errors_add(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError on ``form``: on the field it names when
+    the form has that field, otherwise at the top."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            target = field if field in form.fields else None
+            if field == NON_FIELD_ERRORS:
+                target = None
+            form.add_error(target, errors)
+    else:
+        form.add_error(None, error)
+
+
+class AppForm(forms.ModelForm):
+    status = forms.ChoiceField(
+        choices=[
+            (App.Status.DRAFT, "Draft — only you can see it"),
+            (App.Status.ACTIVE, "Active — listed in Explore"),
+            (App.Status.ARCHIVED, "Archived — hidden, kept"),
+        ],
+        initial=App.Status.DRAFT,
+    )
+
+    class Meta:
+        model = App
+        fields = ["name", "description", "domain", "status"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, creating: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if creating:
+            self.fields["status"].choices = self.fields["status"].choices[:2]
+
+    def clean_domain(self):
+        domain = (self.cleaned_data.get("domain") or "").strip().lower().rstrip(".")
+        return domain or None
+
+
+class RequirementForm(forms.ModelForm):
+    class Meta:
+        model = Requirement
+        fields = ["description", "priority", "status"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class RequirementEditForm(RequirementForm):
+    # The version the editor loaded; a newer one in the database means someone
+    # else saved in between and this edit is refused.
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and self.instance.pk:
+            self.initial["version"] = self.instance.version
+
+
+class RequirementStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Requirement.Status.choices)
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class RequirementFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Requirement.Status.choices], required=False
+    )
+    priority = forms.ChoiceField(
+        choices=[("", "Any priority"), *Requirement.Priority.choices], required=False
+    )
+
+
+class MonetizationForm(forms.ModelForm):
+    features = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One feature per line.",
+    )
+
+    class Meta:
+        model = MonetizationModel
+        fields = ["type", "price", "subscription_interval", "features"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and self.instance.pk:
+            self.initial["features"] = "\n".join(self.instance.features)
+
+    def clean_features(self):
+        lines = (self.cleaned_data.get("features") or "").splitlines()
+        features = []
+        for line in lines:
+            line = line.strip()
+            if len(line) > 255:
+                raise ValidationError("Keep each feature under 255 characters.")
+            if line and line not in features:
+                features.append(line)
+        return features
+
+
+class PostForm(forms.ModelForm):
+    class Meta:
+        model = Post
+        fields = ["title", "content", "published"]
+        widgets = {"content": forms.Textarea(attrs={"rows": 6})}
+
+
+class ExploreForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    type = forms.ChoiceField(
+        choices=[("", "Any pricing"), *MonetizationModel.Type.choices],
+        required=False,
+        label="Monetization",
+    )
+    sort = forms.ChoiceField(
+        choices=[("newest", "Newest"), ("forks", "Most forked")],
+        required=False,
+        label="Sort",
+    )

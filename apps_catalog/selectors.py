@@ -1,0 +1,218 @@
+"""Reads shared by the catalog's pages, the landing page and the admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import (
+    Case,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    prefetch_related_objects,
+)
+
+from apps_catalog.models import App, MonetizationModel, Post, Requirement
+
+EXPLORE_SORTS = {
+    "newest": ("-created_at", "-id"),
+    "forks": ("-fork_count", "-created_at", "-id"),
+}
+
+# How far the fork tree walks, and how many nodes a page shows at most: a
+# popular app may have thousands of descendants.
+FORK_TREE_MAX_DEPTH = 25
+FORK_TREE_MAX_NODES = 200
+
+
+def apps_visible_to(user) -> QuerySet[App]:
+    """ACTIVE apps for everyone, plus the user's own DRAFT and ARCHIVED ones."""
+    return App.objects.visible_to(user)
+
+
+def apps_explore(
+    *, query: str = "", monetization_type: str = "", sort: str = "newest"
+) -> QuerySet[App]:
+    """The public catalog: ACTIVE apps, searched and filtered.
+
+    Search is a case-insensitive substring match on name or description
+    (``UPPER(col) LIKE UPPER('%q%')``), served by the trigram GIN indexes.
+    Sorting uses ``app_status_created_idx`` / ``app_status_forks_idx``.
+    """
+    apps = App.objects.filter(status=App.Status.ACTIVE)
+    query = (query or "").strip()
+    if query:
+        apps = apps.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    if monetization_type:
+        apps = apps.filter(
+            Exists(
+                MonetizationModel.objects.filter(
+                    app=OuterRef("pk"), type=monetization_type
+                )
+            )
+        )
+    return apps.select_related("owner").order_by(
+        *EXPLORE_SORTS.get(sort, EXPLORE_SORTS["newest"])
+    )
+
+
+def apps_with_monetization(apps: QuerySet[App]) -> QuerySet[App]:
+    """Prefetch monetization models (one query for the whole page)."""
+    return apps.prefetch_related(
+        Prefetch(
+            "monetization_models",
+            queryset=MonetizationModel.objects.order_by("created_at", "id"),
+        )
+    )
+
+
+def apps_of_owner(*, owner) -> QuerySet[App]:
+    """My apps: everything but soft-deleted, newest first."""
+    return (
+        App.objects.owned_by(owner)
+        .select_related("forked_from")
+        .order_by("-created_at", "-id")
+    )
+
+
+def apps_recent_active(*, limit: int = 6) -> list[App]:
+    return list(
+        App.objects.filter(status=App.Status.ACTIVE)
+        .select_related("owner")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+PRIORITY_RANK = Case(
+    When(priority=Requirement.Priority.CRITICAL, then=Value(0)),
+    When(priority=Requirement.Priority.HIGH, then=Value(1)),
+    When(priority=Requirement.Priority.MEDIUM, then=Value(2)),
+    default=Value(3),
+    output_field=IntegerField(),
+)
+
+
+def requirements_of_app(
+    *, app: App, status: str = "", priority: str = ""
+) -> QuerySet[Requirement]:
+    """The requirements board: most urgent first, then oldest first."""
+    requirements = Requirement.objects.filter(app=app)
+    if status:
+        requirements = requirements.filter(status=status)
+    if priority:
+        requirements = requirements.filter(priority=priority)
+    return requirements.order_by(PRIORITY_RANK, "created_at", "id")
+
+
+def monetization_of_app(*, app: App) -> QuerySet[MonetizationModel]:
+    return MonetizationModel.objects.filter(app=app).order_by("created_at", "id")
+
+
+def posts_of_app(*, app: App, viewer) -> QuerySet[Post]:
+    """Published posts; the author also sees their unpublished ones."""
+    posts = Post.objects.filter(app=app).select_related("author")
+    if not (viewer.is_authenticated and viewer.pk == app.owner_id):
+        posts = posts.filter(published=True)
+    return posts.order_by("-created_at", "-id")
+
+
+# --- fork tree ------------------------------------------------------------------
+
+_FORK_TREE_SQL = """
+WITH RECURSIVE
+ancestors (id, forked_from_id, depth) AS (
+    SELECT id, forked_from_id, 0 FROM {table} WHERE id = %(id)s
+    UNION ALL
+    SELECT parent.id, parent.forked_from_id, ancestors.depth - 1
+    FROM {table} AS parent JOIN ancestors ON parent.id = ancestors.forked_from_id
+    WHERE ancestors.depth > -%(max_depth)s
+),
+descendants (id, forked_from_id, depth) AS (
+    SELECT id, forked_from_id, 0 FROM {table} WHERE id = %(id)s
+    UNION ALL
+    SELECT child.id, child.forked_from_id, descendants.depth + 1
+    FROM {table} AS child JOIN descendants ON child.forked_from_id = descendants.id
+    WHERE descendants.depth < %(max_depth)s
+),
+tree AS (
+    SELECT id, depth FROM ancestors
+    UNION ALL
+    SELECT id, depth FROM descendants WHERE depth > 0
+)
+SELECT app.*, tree.depth AS tree_depth
+FROM tree JOIN {table} AS app ON app.id = tree.id
+ORDER BY tree.depth, app.created_at, app.id
+LIMIT %(limit)s
+"""
+
+
+def app_fork_tree_nodes(
+    *,
+    app: App,
+    max_depth: int = FORK_TREE_MAX_DEPTH,
+    limit: int = FORK_TREE_MAX_NODES,
+) -> list[App]:
+    """Ancestors (negative ``tree_depth``), the app itself (0) and descendants
+    (positive) in ONE recursive query. The depth bound also stops a cycle
+    someone made by hand in the admin."""
+    sql = _FORK_TREE_SQL.format(table=connection.ops.quote_name(App._meta.db_table))
+    return list(
+        App.objects.raw(sql, {"id": app.pk, "max_depth": max_depth, "limit": limit})
+    )
+
+
+@dataclass
+class ForkTreeNode:
+    app: App
+    depth: int
+    visible: bool
+    children: list[ForkTreeNode] = field(default_factory=list)
+
+
+@dataclass
+class ForkTree:
+    ancestors: list[ForkTreeNode]  # root first
+    root: ForkTreeNode  # the app asked about, with its descendants nested
+    size: int
+    truncated: bool
+
+
+def app_fork_tree(*, app: App, viewer) -> ForkTree:
+    """The fork tree of ``app`` for ``viewer``: two queries whatever its size
+    (the recursive CTE, then the owners). Nodes ``viewer`` may not see are kept
+    so the shape stays true, but the page shows them without name or link."""
+    nodes = app_fork_tree_nodes(app=app)
+    prefetch_related_objects(nodes, "owner")
+    user_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
+    wrapped: dict[str, ForkTreeNode] = {}
+    ancestors: list[ForkTreeNode] = []
+    root = None
+    for node in nodes:
+        visible = node.status == App.Status.ACTIVE or (
+            node.owner_id == user_id and node.status != App.Status.DELETED
+        )
+        wrapped[node.pk] = item = ForkTreeNode(
+            app=node, depth=node.tree_depth, visible=visible
+        )
+        if node.tree_depth < 0:
+            ancestors.append(item)
+        elif node.tree_depth == 0:
+            root = item
+        else:
+            parent = wrapped.get(node.forked_from_id)
+            if parent is not None:
+                parent.children.append(item)
+    if root is None:  # the app itself vanished between page load and query
+        root = ForkTreeNode(app=app, depth=0, visible=True)
+    return ForkTree(
+        ancestors=ancestors,
+        root=root,
+        size=len(nodes),
+        truncated=len(nodes) >= FORK_TREE_MAX_NODES,
+    )

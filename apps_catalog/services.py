@@ -1,0 +1,456 @@
+"""Every write to the app catalog.
+
+Views, the admin and the seed call these functions; none of them saves a
+catalog model directly. Each function validates with ``full_clean()`` before
+writing, and turns a constraint clash that slipped past validation (two
+requests racing for one domain) into the same ``ValidationError`` a form shows.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps_catalog.models import App, MonetizationModel, Post, Requirement
+from ops.models import AuditLog
+from ops.services import audit_log_record
+
+STALE_REQUIREMENT_MESSAGE = (
+    "This requirement was changed by someone else; reload and try again."
+)
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _constraint_error(model: type[models.Model], exc: IntegrityError):
+    """The ValidationError a form shows for ``exc``, or None if it is not one of
+    ``model``'s named constraints."""
+    diag = getattr(exc.__cause__, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    for constraint in model._meta.constraints:
+        if constraint.name == name:
+            message = constraint.get_violation_error_message()
+            field = getattr(model, "CONSTRAINT_FIELDS", {}).get(name)
+            if field:
+                return ValidationError({field: [message]}, code=name)
+            return ValidationError(message, code=name)
+    return None
+
+
+def _validated_save(instance: models.Model, *, update_fields=None) -> None:
+    """full_clean, then save in a savepoint; a constraint race becomes a
+    ValidationError and leaves the surrounding transaction usable."""
+    instance.full_clean()
+    try:
+        with transaction.atomic():
+            instance.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        error = _constraint_error(type(instance), exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _ensure_editor(app: App, actor) -> None:
+    """Only the owner (or staff, through the admin) changes an app."""
+    if actor is None or not (actor.pk == app.owner_id or actor.is_staff):
+        raise PermissionDenied("Only the app's owner can change it.")
+
+
+def _normalise_domain(domain: str | None) -> str | None:
+    domain = (domain or "").strip().lower().rstrip(".")
+    return domain or None
+
+
+def _parent_fork_count_add(app: App, delta: int) -> None:
+    if app.forked_from_id:
+        App.objects.filter(pk=app.forked_from_id).update(
+            fork_count=F("fork_count") + delta
+        )
+
+
+# --- apps ---------------------------------------------------------------------
+
+
+def app_create(
+    *,
+    owner,
+    name: str,
+    description: str = "",
+    domain: str | None = None,
+    status: str = App.Status.DRAFT,
+) -> App:
+    """Create an app owned by ``owner`` (DRAFT unless published straight away)."""
+    if status not in (App.Status.DRAFT, App.Status.ACTIVE):
+        raise ValidationError({"status": "A new app is either a draft or active."})
+    app = App(
+        owner=owner,
+        name=(name or "").strip(),
+        description=(description or "").strip(),
+        domain=_normalise_domain(domain),
+        status=status,
+    )
+    _validated_save(app)
+    return app
+
+
+def app_update(
+    *,
+    app: App,
+    actor,
+    name: str,
+    description: str = "",
+    domain: str | None = None,
+    status: str | None = None,
+) -> App:
+    """Change an app's details; status moves between DRAFT, ACTIVE and ARCHIVED
+    (soft deletion goes through :func:`app_delete`)."""
+    _ensure_editor(app, actor)
+    if status is not None:
+        if status == App.Status.DELETED or app.status == App.Status.DELETED:
+            raise ValidationError(
+                {"status": "Use delete and restore to remove or bring back an app."}
+            )
+        app.status = status
+    app.name = (name or "").strip()
+    app.description = (description or "").strip()
+    app.domain = _normalise_domain(domain)
+    _validated_save(
+        app,
+        update_fields=["name", "description", "domain", "status", "updated_at"],
+    )
+    return app
+
+
+def _app_status_set(*, app: App, actor, status: str, action: str) -> App:
+    old = app.status
+    app.status = status
+    app.save(update_fields=["status", "updated_at"])
+    audit_log_record(
+        action=action, actor=actor, target=app, changes={"status": [old, status]}
+    )
+    return app
+
+
+@transaction.atomic
+def app_archive(*, app: App, actor) -> App:
+    """Hide an app from the catalog but keep it (and its forks) as it is."""
+    _ensure_editor(app, actor)
+    if app.status == App.Status.DELETED:
+        raise ValidationError("A deleted app cannot be archived; restore it first.")
+    if app.status == App.Status.ARCHIVED:
+        return app
+    return _app_status_set(
+        app=app, actor=actor, status=App.Status.ARCHIVED, action=AuditLog.Action.UPDATED
+    )
+
+
+@transaction.atomic
+def app_delete(*, app: App, actor) -> App:
+    """Soft delete: status DELETED, hidden everywhere but the admin. Forks stay;
+    the parent's fork count drops by one."""
+    _ensure_editor(app, actor)
+    if app.status == App.Status.DELETED:
+        return app
+    _parent_fork_count_add(app, -1)
+    return _app_status_set(
+        app=app, actor=actor, status=App.Status.DELETED, action=AuditLog.Action.DELETED
+    )
+
+
+@transaction.atomic
+def app_restore(*, app: App, actor) -> App:
+    """Bring back an archived app (as ACTIVE) or a deleted one (as DRAFT, so its
+    owner decides when it is public again)."""
+    _ensure_editor(app, actor)
+    if app.status == App.Status.ARCHIVED:
+        status = App.Status.ACTIVE
+    elif app.status == App.Status.DELETED:
+        status = App.Status.DRAFT
+        _parent_fork_count_add(app, +1)
+    else:
+        return app
+    return _app_status_set(
+        app=app, actor=actor, status=status, action=AuditLog.Action.UPDATED
+    )
+
+
+@transaction.atomic
+def app_destroy(*, app: App, actor) -> None:
+    """Hard delete (admin only): requirements, monetization models and posts go
+    with it; its forks stay, with ``forked_from`` cleared."""
+    if actor is None or not actor.is_staff:
+        raise PermissionDenied("Only staff can delete an app for good.")
+    if app.status != App.Status.DELETED:
+        _parent_fork_count_add(app, -1)
+    audit_log_record(action=AuditLog.Action.DELETED, actor=actor, target=app)
+    app.delete()
+
+
+@transaction.atomic
+def app_fork(*, app: App, actor) -> App:
+    """Copy ``app`` with its requirements and monetization models for ``actor``.
+
+    One transaction: a failure half-way leaves no fork behind. The fork is a
+    DRAFT owned by ``actor``, without the domain (domains are unique), and the
+    parent's ``fork_count`` goes up by one.
+    """
+    if actor is None or not actor.is_authenticated:
+        raise PermissionDenied("Sign in to fork an app.")
+    if not App.objects.visible_to(actor).filter(pk=app.pk).exists():
+        # A DRAFT, ARCHIVED or DELETED app of someone else cannot be forked.
+        raise PermissionDenied("This app cannot be forked.")
+    fork = App(
+        owner=actor,
+        forked_from=app,
+        name=app.name,
+        description=app.description,
+        status=App.Status.DRAFT,
+        domain=None,
+    )
+    _validated_save(fork)
+    Requirement.objects.bulk_create(
+        [
+            Requirement(
+                app=fork,
+                description=requirement.description,
+                priority=requirement.priority,
+                status=requirement.status,
+            )
+            for requirement in app.requirements.order_by("created_at", "id")
+        ]
+    )
+    MonetizationModel.objects.bulk_create(
+        [
+            MonetizationModel(
+                app=fork,
+                type=model.type,
+                price=model.price,
+                subscription_interval=model.subscription_interval,
+                features=list(model.features),
+            )
+            for model in app.monetization_models.order_by("created_at", "id")
+        ]
+    )
+    App.objects.filter(pk=app.pk).update(fork_count=F("fork_count") + 1)
+    return fork
+
+
+def app_fork_counts_recompute() -> int:
+    """Rewrite every ``fork_count`` that drifted (a user deleted with their
+    forks, raw SQL); returns the number of apps corrected."""
+    live_forks = (
+        App.objects.filter(forked_from=OuterRef("pk"))
+        .exclude(status=App.Status.DELETED)
+        .order_by()
+        .values("forked_from")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    actual = Coalesce(Subquery(live_forks), 0)
+    return (
+        App.objects.annotate(actual=actual)
+        .exclude(fork_count=F("actual"))
+        .update(fork_count=actual)
+    )
+
+
+# --- requirements ---------------------------------------------------------------
+
+
+def requirement_create(
+    *,
+    app: App,
+    actor,
+    description: str,
+    priority: str = Requirement.Priority.MEDIUM,
+    status: str = Requirement.Status.PENDING,
+) -> Requirement:
+    _ensure_editor(app, actor)
+    requirement = Requirement(
+        app=app,
+        description=(description or "").strip(),
+        priority=priority,
+        status=status,
+    )
+    _validated_save(requirement)
+    return requirement
+
+
+def _requirement_write(
+    *, requirement: Requirement, expected_version: int, **changes
+) -> Requirement:
+    """One ``UPDATE … WHERE id = ? AND version = ?``: a concurrent edit that got
+    there first leaves 0 rows updated, and this edit is refused (not lost)."""
+    for field, value in changes.items():
+        setattr(requirement, field, value)
+    requirement.full_clean()
+    now = timezone.now()
+    updated = Requirement.objects.filter(
+        pk=requirement.pk, version=expected_version
+    ).update(**changes, version=F("version") + 1, updated_at=now)
+    if not updated:
+        raise ValidationError(STALE_REQUIREMENT_MESSAGE, code="stale")
+    requirement.version = expected_version + 1
+    requirement.updated_at = now
+    return requirement
+
+
+def requirement_update(
+    *,
+    requirement: Requirement,
+    actor,
+    expected_version: int,
+    description: str,
+    priority: str,
+    status: str | None = None,
+) -> Requirement:
+    """Edit a requirement made against ``expected_version`` (what the editor
+    loaded); the version goes up by one."""
+    _ensure_editor(requirement.app, actor)
+    changes = {"description": (description or "").strip(), "priority": priority}
+    if status is not None:
+        changes["status"] = status
+    return _requirement_write(
+        requirement=requirement, expected_version=expected_version, **changes
+    )
+
+
+def requirement_set_status(
+    *,
+    requirement: Requirement,
+    actor,
+    status: str,
+    expected_version: int | None = None,
+) -> Requirement:
+    """Move a requirement on the board; also a versioned edit."""
+    _ensure_editor(requirement.app, actor)
+    if expected_version is None:
+        expected_version = requirement.version
+    return _requirement_write(
+        requirement=requirement, expected_version=expected_version, status=status
+    )
+
+
+def requirement_delete(*, requirement: Requirement, actor) -> None:
+    _ensure_editor(requirement.app, actor)
+    requirement.delete()
+
+
+# --- monetization models ----------------------------------------------------------
+
+
+def _clean_features(features) -> list[str]:
+    if isinstance(features, str):
+        features = features.splitlines()
+    seen: list[str] = []
+    for feature in features or []:
+        feature = feature.strip()
+        if feature and feature not in seen:
+            seen.append(feature)
+    return seen
+
+
+def monetization_create(
+    *,
+    app: App,
+    actor,
+    type: str,
+    price: Decimal | None = None,
+    subscription_interval: str = "",
+    features=(),
+) -> MonetizationModel:
+    _ensure_editor(app, actor)
+    model = MonetizationModel(
+        app=app,
+        type=type,
+        price=price,
+        subscription_interval=subscription_interval or "",
+        features=_clean_features(features),
+    )
+    _validated_save(model)
+    return model
+
+
+def monetization_update(
+    *,
+    model: MonetizationModel,
+    actor,
+    type: str,
+    price: Decimal | None = None,
+    subscription_interval: str = "",
+    features=(),
+) -> MonetizationModel:
+    _ensure_editor(model.app, actor)
+    model.type = type
+    model.price = price
+    model.subscription_interval = subscription_interval or ""
+    model.features = _clean_features(features)
+    _validated_save(
+        model,
+        update_fields=[
+            "type",
+            "price",
+            "subscription_interval",
+            "features",
+            "updated_at",
+        ],
+    )
+    return model
+
+
+def monetization_delete(*, model: MonetizationModel, actor) -> None:
+    _ensure_editor(model.app, actor)
+    model.delete()
+
+
+# --- posts ----------------------------------------------------------------------
+
+
+def post_create(
+    *,
+    author,
+    title: str,
+    content: str = "",
+    published: bool = False,
+    app: App | None = None,
+) -> Post:
+    """A post by ``author``, optionally about one of their apps."""
+    if app is not None:
+        _ensure_editor(app, author)
+    post = Post(
+        author=author,
+        app=app,
+        title=(title or "").strip(),
+        content=(content or "").strip(),
+        published=published,
+    )
+    _validated_save(post)
+    return post
+
+
+def _ensure_author(post: Post, actor) -> None:
+    if actor is None or not (actor.pk == post.author_id or actor.is_staff):
+        raise PermissionDenied("Only the author can change this post.")
+
+
+def post_update(
+    *, post: Post, actor, title: str, content: str = "", published: bool = False
+) -> Post:
+    _ensure_author(post, actor)
+    post.title = (title or "").strip()
+    post.content = (content or "").strip()
+    post.published = published
+    _validated_save(post, update_fields=["title", "content", "published", "updated_at"])
+    return post
+
+
+def post_delete(*, post: Post, actor) -> None:
+    _ensure_author(post, actor)
+    post.delete()
