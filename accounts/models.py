@@ -137,3 +137,56 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label) -> bool:
         return self.is_staff
+
+
+class MagicLink(models.Model):
+    """A single-use sign-in link sent by email (seeds 000 and 001).
+
+    Only the SHA-256 of the link's secret is stored: a database leak gives no
+    working links. ``user`` is empty when the address had no account yet; the
+    account is created when the link is redeemed.
+    """
+
+    id = IdField()
+    email = models.EmailField(max_length=255)
+    user = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="magic_links",
+    )
+    token_hash = models.CharField(max_length=64, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    requested_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            # Redemption looks the link up by the hash of the secret in the URL.
+            models.UniqueConstraint(
+                fields=["token_hash"], name="magiclink_token_hash_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="magiclink_expires_after_created",
+            ),
+        ]
+        indexes = [
+            # cleanup_expired deletes links past their expiry.
+            models.Index(fields=["expires_at"], name="magiclink_expires_idx"),
+            # Admin: links sent to one address, newest first.
+            models.Index(
+                Lower("email"),
+                models.F("created_at").desc(),
+                name="magiclink_email_created_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Sign-in link for {self.email}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()

@@ -1,7 +1,253 @@
+from __future__ import annotations
+
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from allauth.account.utils import get_next_redirect_url
+from allauth.socialaccount.models import SocialAccount
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.forms import DeleteAccountForm, MagicLinkRequestForm, ProfileForm
+from accounts.useragent import describe_user_agent
+
+
+def _next_url(request) -> str | None:
+    return get_next_redirect_url(request)
+
+
+@never_cache
+def login(request):
+    """The one sign-in page: an email field for a magic link and a button per
+    configured OAuth provider. Staff use it too (the admin sends them here)."""
+    next_url = _next_url(request)
+    if request.user.is_authenticated:
+        return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    form = MagicLinkRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        try:
+            services.magic_link_request(
+                email=email, request=request, redirect_url=next_url
+            )
+        except services.MagicLinkRateLimited:
+            return render(
+                request,
+                "accounts/rate_limited.html",
+                status=HTTPStatus.TOO_MANY_REQUESTS,
+            )
+        # Same page whether or not the address has an account.
+        return render(
+            request,
+            "accounts/magic_link_sent.html",
+            {"email": services.normalize_email(email)},
+        )
+    return render(
+        request,
+        "account/login.html",
+        {
+            "form": form,
+            "next": next_url or "",
+            "providers": selectors.oauth_providers(request=request),
+        },
+    )
+
+
+@never_cache
+def magic_link(request, secret: str):
+    """GET shows a one-click confirmation and changes nothing (mail scanners
+    prefetch links); POST redeems the link and signs in."""
+    next_url = _next_url(request)
+    if request.method == "POST":
+        try:
+            redemption = services.magic_link_redeem(secret=secret, request=request)
+        except services.MagicLinkInvalid as exc:
+            return _link_problem(request, exc)
+        return services.user_sign_in(
+            request=request,
+            user=redemption.user,
+            method="magic_link",
+            redirect_url=next_url,
+            signup=redemption.created,
+        )
+    try:
+        link = services.magic_link_peek(secret=secret)
+    except services.MagicLinkInvalid as exc:
+        return _link_problem(request, exc)
+    return render(
+        request,
+        "accounts/magic_link_confirm.html",
+        {"email": link.email, "next": next_url or ""},
+    )
+
+
+def _link_problem(request, exc):
+    status = HTTPStatus.NOT_FOUND if exc.reason == "invalid" else HTTPStatus.GONE
+    return render(
+        request,
+        "accounts/magic_link_invalid.html",
+        {
+            "reason": exc.reason,
+            "message": exc.messages[0],
+            "form": MagicLinkRequestForm(),
+        },
+        status=status,
+    )
+
+
+@never_cache
+def admin_login(request):
+    """The admin has no login form of its own: people sign in on the normal
+    sign-in page; a signed-in non-admin gets a clear 403 rather than a loop."""
+    next_url = _next_url(request) or reverse("admin:index")
+    if request.user.is_authenticated:
+        if request.user.is_staff:
+            return redirect(next_url)
+        return render(
+            request, "accounts/admin_forbidden.html", status=HTTPStatus.FORBIDDEN
+        )
+    return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
+
+
+# --- account pages ---------------------------------------------------------------
 
 
 @login_required
 def account(request):
-    return render(request, "placeholder.html", {"title": "Account"})
+    user = request.user
+    form = ProfileForm(instance=user)
+    return render(request, "accounts/account.html", _account_context(request, form))
+
+
+def _account_context(request, form):
+    user = request.user
+    return {
+        "form": form,
+        "used": user.keyword_searches_this_month,
+        "limit": settings.KEYWORD_QUOTAS.get(user.tier),
+        "reset_at": user.monthly_reset_at,
+        "upgrade_url": "/billing/",
+        "social_count": selectors.social_accounts_for(user=user).count(),
+        "session_count": selectors.user_sessions_active(user=user).count(),
+    }
+
+
+@login_required
+@require_POST
+def profile_update(request):
+    user = request.user
+    form = ProfileForm(request.POST, instance=user)
+    if form.is_valid():
+        try:
+            services.user_profile_update(
+                user=user, data=form.cleaned_data, request=request
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Profile saved.")
+            return redirect("account")
+    # The instance took the invalid values during validation: reload it so the
+    # rest of the page (nav name) shows what is stored.
+    user.refresh_from_db()
+    return render(
+        request,
+        "accounts/account.html",
+        _account_context(request, form),
+        status=HTTPStatus.BAD_REQUEST,
+    )
+
+
+@login_required
+def account_delete(request):
+    form = DeleteAccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_delete(
+                user=request.user,
+                confirm_email=form.cleaned_data["confirm_email"],
+                request=request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            request.session.flush()
+            request.user = AnonymousUser()
+            messages.success(request, "Your account has been deleted.")
+            return redirect("home")
+    status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
+    return render(
+        request, "accounts/account_delete.html", {"form": form}, status=status
+    )
+
+
+@login_required
+def connections(request):
+    """Connected Google/GitHub accounts: connect another, disconnect one."""
+    if request.method == "POST":
+        account = get_object_or_404(
+            SocialAccount, pk=request.POST.get("account"), user_id=request.user.pk
+        )
+        try:
+            services.social_account_disconnect(request=request, account=account)
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+            return _connections_page(request, status=HTTPStatus.BAD_REQUEST)
+        return redirect("socialaccount_connections")
+    return _connections_page(request)
+
+
+def _connections_page(request, status=HTTPStatus.OK):
+    accounts = list(selectors.social_accounts_for(user=request.user))
+    for acc in accounts:
+        acc.provider_name = acc.get_provider(request).name
+    return render(
+        request,
+        "socialaccount/connections.html",
+        {
+            "accounts": accounts,
+            "providers": selectors.oauth_providers(request=request),
+            "email_verified": request.user.email_verified_at is not None,
+        },
+        status=status,
+    )
+
+
+@login_required
+def sessions(request):
+    """Where the user is signed in; end one session or all the others."""
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke_others":
+            count = services.user_sessions_revoke_others(request=request)
+            messages.success(request, f"Signed out {count} other session(s).")
+            return redirect("usersessions_list")
+        session = get_object_or_404(
+            selectors.user_sessions_active(user=request.user),
+            pk=request.POST.get("session"),
+        )
+        current = session.session_key == request.session.session_key
+        services.user_session_revoke(request=request, session=session)
+        if current:
+            return redirect("home")
+        messages.success(request, "Session signed out.")
+        return redirect("usersessions_list")
+    rows = [
+        {
+            "id": s.pk,
+            "device": describe_user_agent(s.user_agent),
+            "ip": s.ip,
+            "created_at": s.created_at,
+            "last_seen_at": s.last_seen_at,
+            "current": s.session_key == request.session.session_key,
+        }
+        for s in selectors.user_sessions_active(user=request.user)
+    ]
+    return render(request, "usersessions/usersession_list.html", {"sessions": rows})

@@ -5,6 +5,10 @@ from config import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Before admin/ and allauth: the passwordless sign-in page, magic links, the
+    # admin's login (sent to the same sign-in page) and the account pages that
+    # replace allauth's (connections, sessions).
+    path("", include("accounts.auth_urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

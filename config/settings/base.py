@@ -120,13 +120,33 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
 
-# django-allauth: passwordless, email is the identity.
+# --- accounts / allauth ----------------------------------------------------------
+# Passwordless: email is the identity; people sign in by magic link (accounts app)
+# or Google/GitHub. SOCIALACCOUNT_ONLY switches off every allauth page that deals
+# with passwords, local signup or email management (they 404); /accounts/login/ is
+# served by accounts.views.login, which sends magic links and lists providers.
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_GET = False
+SOCIALACCOUNT_ONLY = True
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Launchpad] "
+# Magic-link requests (accounts.services.magic_link_request): 3 a minute per email
+# address and 20 a minute per IP; the counters live in the shared cache.
+ACCOUNT_RATE_LIMITS = {"magic_link_request": "3/m/key,20/m/ip"}
+MAGIC_LINK_TTL_SECONDS = 10 * 60
+# A provider's *verified* email that matches an existing user signs into that user
+# and connects the provider (allauth only trusts addresses the provider marks as
+# verified: Google's email_verified claim, GitHub's /user/emails "verified").
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_QUERY_EMAIL = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_PROVIDERS = {}
 for _provider, _prefix in (("google", "GOOGLE"), ("github", "GITHUB")):
     _client_id = env.str(f"{_prefix}_CLIENT_ID", default="")
@@ -154,12 +174,36 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_PRICE_PRO = env.str("STRIPE_PRICE_PRO", default="")
 STRIPE_PRICE_ENTERPRISE = env.str("STRIPE_PRICE_ENTERPRISE", default="")
+# --- Billing (billing app) ---
+# Stripe API base URL; tests point it at a local HTTP server.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Seconds to wait for the Stripe API before showing the user an error.
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=10.0)
+# Prices as shown on the pricing page (the amount charged is the Stripe price's).
+# Read raw: django-environ would treat a leading "$" as a reference to another var.
+BILLING_PRICE_PRO_TEXT = env.ENVIRON.get("BILLING_PRICE_PRO_TEXT", "$19 / month")
+BILLING_PRICE_ENTERPRISE_TEXT = env.ENVIRON.get(
+    "BILLING_PRICE_ENTERPRISE_TEXT", "$99 / month"
+)
 
 KEYWORD_PROVIDER = env.str("KEYWORD_PROVIDER", default="sample")
 # Keywords a user may research per month, by tier; None means unlimited.
 KEYWORD_QUOTAS = {"FREE": 300, "PRO": 1000, "ENTERPRISE": None}
 DATAFORSEO_LOGIN = env.str("DATAFORSEO_LOGIN", default="")
 DATAFORSEO_PASSWORD = env.str("DATAFORSEO_PASSWORD", default="")
+# --- Keyword research (searches app) ---
+# DataForSEO API base URL; tests point it at a local HTTP server.
+DATAFORSEO_BASE_URL = env.str("DATAFORSEO_BASE_URL", default="https://api.dataforseo.com")
+# Seconds per DataForSEO request, retries after a 5xx/timeout and the first backoff
+# (doubling); worst case stays under gunicorn's 30 s worker timeout.
+DATAFORSEO_TIMEOUT = env.float("DATAFORSEO_TIMEOUT", default=8.0)
+DATAFORSEO_RETRIES = env.int("DATAFORSEO_RETRIES", default=2)
+DATAFORSEO_BACKOFF = env.float("DATAFORSEO_BACKOFF", default=0.5)
+# Results are cached per (keywords, location, language, match type) this long.
+KEYWORD_CACHE_SECONDS = env.int("KEYWORD_CACHE_SECONDS", default=24 * 60 * 60)
+# Anonymous visitors: searches per IP per day, and keywords per search.
+KEYWORD_ANON_SEARCHES_PER_DAY = env.int("KEYWORD_ANON_SEARCHES_PER_DAY", default=3)
+KEYWORD_ANON_MAX_KEYWORDS = env.int("KEYWORD_ANON_MAX_KEYWORDS", default=20)
 
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
 
@@ -189,17 +233,6 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-# --- Billing (billing app) ---
-# Stripe API base URL; tests point it at a local HTTP server.
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
-# Seconds to wait for the Stripe API before showing the user an error.
-STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=10.0)
-# Prices as shown on the pricing page (the amount charged is the Stripe price's).
-# Read raw: django-environ would treat a leading "$" as a reference to another var.
-BILLING_PRICE_PRO_TEXT = env.ENVIRON.get("BILLING_PRICE_PRO_TEXT", "$19 / month")
-BILLING_PRICE_ENTERPRISE_TEXT = env.ENVIRON.get(
-    "BILLING_PRICE_ENTERPRISE_TEXT", "$99 / month"
-)
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

@@ -1,0 +1,473 @@
+"""Writes with rules for accounts: magic links, sign-in, profile, roles, sessions,
+connected accounts, deletion and cleanup."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import import_module
+from urllib.parse import urlencode
+
+from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.account.internal.flows.login import perform_login, record_authentication
+from allauth.account.models import EmailAddress, Login
+from allauth.core import ratelimit
+from allauth.core.exceptions import RateLimited
+from allauth.socialaccount.internal.flows import connect as social_connect_flows
+from allauth.socialaccount.models import SocialAccount
+from allauth.usersessions.internal.flows import sessions as session_flows
+from allauth.usersessions.models import UserSession
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import MagicLink, User
+from ops.models import AuditLog
+from ops.services import audit_log_record
+
+logger = logging.getLogger(__name__)
+
+MAGIC_LINK_SECRET_BYTES = 32  # 256 bits from the OS's CSPRNG
+USED_LINK_RETENTION = timedelta(days=1)
+
+
+class MagicLinkRateLimited(RateLimited):
+    """Too many link requests for one address or from one IP."""
+
+
+class MagicLinkInvalid(ValidationError):
+    """The link is unknown (tampered), already used or expired.
+
+    ``reason`` is one of "invalid", "used", "expired".
+    """
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        messages = {
+            "invalid": "This sign-in link is not valid. It may have been mistyped, "
+            "or it expired and was cleaned up.",
+            "used": "This sign-in link has already been used. Each link works once.",
+            "expired": "This sign-in link has expired. Links work for 10 minutes.",
+        }
+        super().__init__(messages[reason], code=reason)
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def normalize_email(email: str) -> str:
+    return User.objects.normalize_email((email or "").strip())
+
+
+# --- magic links ------------------------------------------------------------------
+
+
+def magic_link_request(
+    *, email: str, request: HttpRequest, redirect_url: str | None = None
+) -> MagicLink | None:
+    """Create a single-use sign-in link for ``email`` and send it.
+
+    The answer to the person asking is the same whether or not the address has
+    an account: that is the caller's job; this function returns ``None`` when
+    no mail went out (a deactivated account). Raises ``MagicLinkRateLimited``
+    past 3 requests a minute for one address or 20 from one IP.
+    """
+    email = normalize_email(email)
+    if not ratelimit.consume(request, action="magic_link_request", key=email.lower()):
+        raise MagicLinkRateLimited()
+
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None and not user.is_active:
+        audit_log_record(
+            action=AuditLog.Action.SIGN_IN_FAILED,
+            target=user,
+            changes={"reason": "inactive", "email": email},
+            request=request,
+        )
+        return None
+
+    secret = secrets.token_urlsafe(MAGIC_LINK_SECRET_BYTES)
+    now = timezone.now()
+    with transaction.atomic():
+        link = MagicLink.objects.create(
+            email=user.email if user else email,
+            user=user,
+            token_hash=_token_hash(secret),
+            expires_at=now + timedelta(seconds=settings.MAGIC_LINK_TTL_SECONDS),
+            requested_ip=_client_ip(request),
+            created_at=now,
+        )
+        audit_log_record(
+            action=AuditLog.Action.MAGIC_LINK_REQUESTED,
+            target=link,
+            changes={"email": link.email, "new_account": user is None},
+            request=request,
+        )
+        url = reverse("magic_link", args=[secret])
+        if redirect_url:
+            url = f"{url}?{urlencode({'next': redirect_url})}"
+        context = {
+            "link_url": request.build_absolute_uri(url),
+            "new_account": user is None,
+            "minutes": settings.MAGIC_LINK_TTL_SECONDS // 60,
+            "email": link.email,
+        }
+        recipient = link.email
+        transaction.on_commit(lambda: _send_magic_link_mail(recipient, context))
+    return link
+
+
+def _send_magic_link_mail(recipient: str, context: dict) -> None:
+    """Rendered without the request (it may run after the response, when the
+    transaction commits), with allauth's subject prefix and sender."""
+    adapter = get_account_adapter()
+    subject = render_to_string("account/email/magic_link_subject.txt", context)
+    subject = adapter.format_email_subject(" ".join(subject.splitlines()).strip())
+    body = render_to_string("account/email/magic_link_message.txt", context)
+    EmailMessage(subject, body.strip(), adapter.get_from_email(), [recipient]).send()
+
+
+def magic_link_peek(*, secret: str) -> MagicLink:
+    """The link behind ``secret`` if it can still be redeemed (read-only: GET
+    never burns a link, so mail scanners that prefetch it do no harm)."""
+    link = MagicLink.objects.filter(token_hash=_token_hash(secret)).first()
+    if link is None:
+        raise MagicLinkInvalid("invalid")
+    if link.used_at is not None:
+        raise MagicLinkInvalid("used")
+    if link.is_expired:
+        raise MagicLinkInvalid("expired")
+    return link
+
+
+@dataclass
+class Redemption:
+    user: User
+    created: bool
+
+
+def magic_link_redeem(*, secret: str, request: HttpRequest | None = None) -> Redemption:
+    """Burn the link and return the user it signs in (created on first use).
+
+    One conditional UPDATE claims the link, so of any number of simultaneous
+    redemptions exactly one succeeds. Failures are audit-logged and raise
+    ``MagicLinkInvalid``.
+    """
+    token_hash = _token_hash(secret)
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = MagicLink.objects.filter(
+            token_hash=token_hash, used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if claimed:
+            link = MagicLink.objects.select_related("user").get(token_hash=token_hash)
+            user, created = _user_for_verified_email(
+                email=link.email, user=link.user, request=request
+            )
+            if link.user_id is None:
+                link.user = user
+                link.save(update_fields=["user"])
+            return Redemption(user=user, created=created)
+
+    link = MagicLink.objects.filter(token_hash=token_hash).first()
+    if link is None:
+        reason = "invalid"
+    elif link.used_at is not None:
+        reason = "used"
+    else:
+        reason = "expired"
+    audit_log_record(
+        action=AuditLog.Action.SIGN_IN_FAILED,
+        target=link,
+        changes={"reason": reason, "method": "magic_link"},
+        request=request,
+    )
+    raise MagicLinkInvalid(reason)
+
+
+def _user_for_verified_email(
+    *, email: str, user: User | None, request: HttpRequest | None
+) -> tuple[User, bool]:
+    """The owner of ``email``, proven by a redeemed link: found or created, with
+    the address marked verified (also as allauth's primary EmailAddress)."""
+    now = timezone.now()
+    created = False
+    if user is None:
+        user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(email, email_verified_at=now)
+                created = True
+        except IntegrityError:
+            # Two first-time links for one address redeemed at the same moment.
+            user = User.objects.get(email__iexact=email)
+    if user.email_verified_at is None:
+        _claim_unverified_account(user=user, request=request)
+        user.email_verified_at = now
+        user.save(update_fields=["email_verified_at", "updated_at"])
+    address = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
+    if address is None:
+        EmailAddress.objects.filter(user=user, primary=True).update(primary=False)
+        EmailAddress.objects.create(
+            user=user, email=user.email, verified=True, primary=True
+        )
+    elif not (address.verified and address.primary):
+        EmailAddress.objects.filter(user=user, primary=True).update(primary=False)
+        address.verified = True
+        address.primary = True
+        address.save(update_fields=["verified", "primary"])
+    return user, created
+
+
+def _claim_unverified_account(*, user: User, request: HttpRequest | None) -> None:
+    """The owner of an unverified address proves it by magic link: provider
+    accounts connected to it never proved they own that address (someone could
+    have signed up with another person's email), so they are disconnected."""
+    for account in SocialAccount.objects.filter(user=user):
+        audit_log_record(
+            action=AuditLog.Action.ACCOUNT_DISCONNECTED,
+            target=user,
+            changes={
+                "provider": account.provider,
+                "reason": "email verified by magic link",
+            },
+            request=request,
+        )
+        account.delete()
+
+
+def user_sign_in(
+    *,
+    request: HttpRequest,
+    user: User,
+    method: str,
+    redirect_url: str | None = None,
+    signup: bool = False,
+) -> HttpResponse:
+    """Sign ``user`` in through allauth's login flow (pre/post login hooks,
+    ``user_logged_in``, session key rotation, user sessions, audit row)."""
+    record_authentication(request, user, method=method, email=user.email)
+    return perform_login(
+        request,
+        Login(user=user, redirect_url=redirect_url, email=user.email, signup=signup),
+    )
+
+
+# --- profile, roles, deactivation, deletion -------------------------------------------
+
+
+PROFILE_FIELDS = ("name", "first_name", "last_name", "image")
+
+
+def user_profile_update(
+    *, user: User, data: dict, request: HttpRequest | None = None
+) -> User:
+    """Update the editable profile fields; unknown keys are ignored."""
+    changes = {}
+    for field in PROFILE_FIELDS:
+        if field in data:
+            value = (data[field] or "").strip()
+            if getattr(user, field) != value:
+                changes[field] = [getattr(user, field), value]
+                setattr(user, field, value)
+    if not changes:
+        return user
+    user.full_clean(exclude=["password"], validate_unique=False)
+    user.save(update_fields=[*changes, "updated_at"])
+    audit_log_record(
+        action=AuditLog.Action.PROFILE_UPDATED,
+        actor=user,
+        target=user,
+        changes=changes,
+        request=request,
+    )
+    return user
+
+
+@transaction.atomic
+def user_role_change(
+    *, user: User, role: str, actor: User | None = None, request=None
+) -> User:
+    """Set ``user.role``; refused when it would leave no active admin."""
+    if role not in User.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    old = (
+        User.objects.select_for_update().values_list("role", flat=True).get(pk=user.pk)
+    )
+    if old == role:
+        user.role = role
+        return user
+    if old == User.Role.ADMIN:
+        others = (
+            User.objects.filter(role=User.Role.ADMIN, is_active=True)
+            .exclude(pk=user.pk)
+            .exists()
+        )
+        if not others:
+            raise ValidationError(
+                {
+                    "role": "This is the only active admin; make someone else admin first."
+                }
+            )
+    user.role = role
+    user.save(update_fields=["role", "updated_at"])
+    audit_log_record(
+        action=AuditLog.Action.ROLE_CHANGED,
+        actor=actor,
+        target=user,
+        changes={"role": [old, role]},
+        request=request,
+    )
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, user: User, actor: User | None = None, request=None) -> User:
+    """Deactivate and end every session: the browser is signed out on its next
+    request and the account can no longer sign in (links or providers)."""
+    if not user.is_active:
+        return user
+    user.is_active = False
+    user.save(update_fields=["is_active", "updated_at"])
+    keys = list(
+        UserSession.objects.filter(user=user).values_list("session_key", flat=True)
+    )
+    Session.objects.filter(session_key__in=keys).delete()
+    UserSession.objects.filter(user=user).delete()
+    audit_log_record(
+        action=AuditLog.Action.USER_DEACTIVATED,
+        actor=actor,
+        target=user,
+        changes={"is_active": [True, False]},
+        request=request,
+    )
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User, confirm_email: str, request=None) -> None:
+    """Delete the account (GDPR): everything the user owns goes with it; rows
+    that must outlive them (search history, audit trail) keep a null user."""
+    if normalize_email(confirm_email).lower() != user.email.lower():
+        raise ValidationError(
+            {"confirm_email": "Type your email address exactly to confirm."}
+        )
+    audit_log_record(
+        action=AuditLog.Action.USER_DELETED,
+        actor=None,
+        target=user,
+        changes={"email": user.email, "by": "self"},
+        request=request,
+    )
+    keys = list(
+        UserSession.objects.filter(user=user).values_list("session_key", flat=True)
+    )
+    Session.objects.filter(session_key__in=keys).delete()
+    user.delete()
+
+
+# --- sessions and connected accounts -----------------------------------------------
+
+
+def user_session_revoke(*, request: HttpRequest, session: UserSession) -> None:
+    """End one of the signed-in user's sessions (the current one signs out)."""
+    audit_log_record(
+        action=AuditLog.Action.SESSION_REVOKED,
+        actor=request.user,
+        target=request.user,
+        changes={"ip": session.ip, "user_agent": session.user_agent[:200]},
+        request=request,
+    )
+    session_flows.end_sessions(request, [session])
+
+
+def user_sessions_revoke_others(*, request: HttpRequest) -> int:
+    """End every session of the signed-in user except this one."""
+    others = [
+        s
+        for s in UserSession.objects.filter(user_id=request.user.pk)
+        if s.session_key != request.session.session_key
+    ]
+    if others:
+        audit_log_record(
+            action=AuditLog.Action.SESSION_REVOKED,
+            actor=request.user,
+            target=request.user,
+            changes={"count": len(others), "scope": "all others"},
+            request=request,
+        )
+        session_flows.end_sessions(request, others)
+    return len(others)
+
+
+def social_account_disconnect(*, request: HttpRequest, account: SocialAccount) -> None:
+    """Unlink a provider. The last way in cannot be removed: a magic link to
+    the account's email is a way in only once that address is verified, so
+    the last provider of an account with an unverified email stays."""
+    user = account.user
+    others = SocialAccount.objects.filter(user=user).exclude(pk=account.pk).exists()
+    if not others and user.email_verified_at is None:
+        raise ValidationError(
+            f"This is your only way to sign in: {user.email} is not verified yet. "
+            "Sign in once with a link sent to that address, then you can "
+            "disconnect this account."
+        )
+    provider = account.provider
+    social_connect_flows.disconnect(request, account)
+    audit_log_record(
+        action=AuditLog.Action.ACCOUNT_DISCONNECTED,
+        actor=user,
+        target=user,
+        changes={"provider": provider},
+        request=request,
+    )
+
+
+# --- maintenance --------------------------------------------------------------------
+
+
+def cleanup_expired(*, now=None) -> dict[str, int]:
+    """Delete expired magic links (and used ones older than a day), expired
+    Django sessions and allauth user sessions whose session is gone. Returns
+    rows deleted by kind. (allauth's login codes live in the session, so they
+    go with it.)"""
+    now = now or timezone.now()
+    links, _ = MagicLink.objects.filter(expires_at__lt=now).delete()
+    used, _ = MagicLink.objects.filter(used_at__lt=now - USED_LINK_RETENTION).delete()
+    if settings.SESSION_ENGINE in (
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.cached_db",
+    ):
+        sessions, _ = Session.objects.filter(expire_date__lt=now).delete()
+        stale, _ = UserSession.objects.exclude(
+            session_key__in=Session.objects.values("session_key")
+        ).delete()
+    else:
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+        sessions = 0
+        stale = 0
+        for user_session in UserSession.objects.all().iterator():
+            stale += int(user_session.purge())
+    return {
+        "expired magic links": links,
+        "used magic links": used,
+        "expired sessions": sessions,
+        "stale user sessions": stale,
+    }
