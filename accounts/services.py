@@ -322,9 +322,7 @@ def user_role_change(
         )
         if not others:
             raise ValidationError(
-                {
-                    "role": "This is the only active admin; make someone else admin first."
-                }
+                {"role": "This is the only active admin; make someone else admin."}
             )
     user.role = role
     user.save(update_fields=["role", "updated_at"])
