@@ -1,7 +1,8 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.postgres.indexes import OpClass
 from django.core.validators import EmailValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.urls import reverse
 from django.utils import timezone
 
@@ -103,6 +104,11 @@ class User(AbstractBaseUser):
         indexes = [
             # Admin and reports list newest users first.
             models.Index(fields=["created_at"], name="user_created_at_idx"),
+            # Admin search by email prefix ("^email": UPPER(email) LIKE 'ANN%').
+            models.Index(
+                OpClass(Upper("email"), name="text_pattern_ops"),
+                name="user_email_prefix_idx",
+            ),
         ]
 
     def __str__(self):
