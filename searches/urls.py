@@ -1,7 +1,26 @@
-from django.urls import path
+from django.urls import include, path
 
 from searches import views
 
+# Sub-pages of /search/ live under the "searches" namespace; the search page
+# keeps its global name "search" (the navigation uses it).
+search_patterns = (
+    [
+        path("export.csv", views.search_export, name="export"),
+        path("save/", views.search_save, name="save"),
+        path("saved/", views.saved_list, name="saved"),
+        path("saved/<str:pk>/", views.saved_detail, name="saved_detail"),
+        path("saved/<str:pk>/export.csv", views.saved_export, name="saved_export"),
+        path("saved/<str:pk>/rename/", views.saved_rename, name="saved_rename"),
+        path("saved/<str:pk>/delete/", views.saved_delete, name="saved_delete"),
+        path("history/", views.history, name="history"),
+        path("history/<str:pk>/", views.history_detail, name="history_detail"),
+    ],
+    "searches",
+)
+
 urlpatterns = [
     path("search/", views.search, name="search"),
+    path("search/", include(search_patterns)),
+    path("api/keywords/", views.api_keywords, name="api_keywords"),
 ]

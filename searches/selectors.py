@@ -1,0 +1,215 @@
+"""Keyword research reads: usage meters, history pages, sorted results."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils import timezone
+
+from searches.models import SavedSearch, SearchHistory
+from searches.services import next_reset_at, quota_limit
+
+HISTORY_PAGE_SIZE = 50
+# An upgrade link appears when this share of the monthly quota is used.
+NEAR_LIMIT_RATIO = 0.8
+
+
+@dataclass(frozen=True)
+class Usage:
+    used: int
+    limit: int | None
+    reset_at: dt.datetime
+    upgrade_url: str
+    near_limit: bool
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+    def as_context(self) -> dict:
+        """Context for ``templates/_usage_meter.html``."""
+        return {
+            "used": self.used,
+            "limit": self.limit,
+            "reset_at": self.reset_at,
+            # The include shows the link from 50 below the limit; pass it only
+            # when the user is near the limit by our own rule.
+            "upgrade_url": self.upgrade_url if self.near_limit else "",
+        }
+
+    def as_json(self) -> dict:
+        return {
+            "used": self.used,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "reset_at": self.reset_at.isoformat(),
+        }
+
+
+def usage_for(user, *, now: dt.datetime | None = None) -> Usage:
+    """The user's keyword usage this month, as a meter shows it.
+
+    A month whose reset date has passed counts as zero even before the next
+    search or ``reset_monthly_usage`` writes the reset.
+    """
+    now = now or timezone.now()
+    reset_at = user.monthly_reset_at
+    used = user.keyword_searches_this_month
+    if reset_at is None or reset_at <= now:
+        used = 0 if reset_at is not None else used
+        reset_at = next_reset_at(now)
+    limit = quota_limit(user.tier)
+    near = limit is not None and used >= limit * NEAR_LIMIT_RATIO
+    return Usage(
+        used=used,
+        limit=limit,
+        reset_at=reset_at,
+        upgrade_url=reverse("billing"),
+        near_limit=near,
+    )
+
+
+# --- history: keyset pagination ------------------------------------------------------
+
+
+def history_cursor_encode(row: SearchHistory) -> str:
+    stamp = int(row.searched_at.timestamp() * 1_000_000)
+    raw = f"{stamp}:{row.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def history_cursor_decode(value: str | None) -> tuple[dt.datetime, str] | None:
+    """``(searched_at, id)`` from a cursor, or None when absent or malformed."""
+    if not value or len(value) > 100:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        stamp, pk = raw.split(":", 1)
+        moment = dt.datetime.fromtimestamp(int(stamp) / 1_000_000, tz=dt.UTC)
+    except (ValueError, binascii.Error, OverflowError, OSError, UnicodeDecodeError):
+        return None
+    if not pk or len(pk) > 25 or not pk.isalnum():
+        return None
+    return moment, pk
+
+
+def history_page(
+    *, user, cursor: str | None = None, size: int = HISTORY_PAGE_SIZE
+) -> tuple[list[SearchHistory], str | None]:
+    """One page of the user's history, newest first, and the next page's cursor.
+
+    Keyset pagination on (searched_at, id) walks the ``searchhist_user_time_idx``
+    index: every page costs the same however deep, and nothing is counted.
+    """
+    qs = SearchHistory.objects.filter(user=user)
+    position = history_cursor_decode(cursor)
+    if position is not None:
+        moment, pk = position
+        # The plain <= bound lets PostgreSQL start the index scan at the cursor;
+        # the OR breaks ties on the same instant by id.
+        qs = qs.filter(searched_at__lte=moment).exclude(searched_at=moment, id__gte=pk)
+    rows = list(qs.order_by("-searched_at", "-id")[: size + 1])
+    next_cursor = history_cursor_encode(rows[size - 1]) if len(rows) > size else None
+    return rows[:size], next_cursor
+
+
+def saved_searches_for(user):
+    """The user's saved searches, most recently opened first (no snapshots)."""
+    return (
+        SavedSearch.objects.filter(user=user)
+        .defer("results", "keywords")
+        .order_by("-last_accessed_at", "-id")
+    )
+
+
+# --- result tables ---------------------------------------------------------------
+
+_COMPETITION_ORDER = {"low": 0, "medium": 1, "high": 2}
+SORT_COLUMNS = {
+    "keyword": ("Keyword", lambda r: r["keyword"]),
+    "search_volume": ("Search volume", lambda r: int(r["search_volume"])),
+    "difficulty": ("Difficulty", lambda r: int(r["difficulty"])),
+    "cpc": ("CPC (USD)", lambda r: float(r["cpc"])),
+    "competition": (
+        "Competition",
+        lambda r: _COMPETITION_ORDER.get(r["competition"], 0),
+    ),
+    "intent": ("Intent", lambda r: r["intent"]),
+}
+DEFAULT_SORT = "-search_volume"
+
+
+def sort_param_clean(value: str | None) -> str:
+    value = (value or "").strip()
+    return value if value.lstrip("-") in SORT_COLUMNS else DEFAULT_SORT
+
+
+def results_sorted(results: list[dict], sort: str | None) -> list[dict]:
+    """The result rows ordered by ``sort`` (a column name, ``-`` for descending);
+    ties keep keyword order so the page and its CSV export always agree."""
+    sort = sort_param_clean(sort)
+    column = sort.lstrip("-")
+    key = SORT_COLUMNS[column][1]
+    by_keyword = sorted(results, key=lambda r: r["keyword"])
+    return sorted(by_keyword, key=key, reverse=sort.startswith("-"))
+
+
+def results_table(results: list[dict], sort: str | None) -> dict:
+    """Rows, headers with sort links and volume-bar widths for a results table."""
+    sort = sort_param_clean(sort)
+    rows = results_sorted(results, sort)
+    top = max((int(r["search_volume"]) for r in rows), default=0) or 1
+    table_rows = [
+        {**row, "bar_pct": max(1, round(int(row["search_volume"]) * 100 / top))}
+        for row in rows
+    ]
+    headers = []
+    for column, (label, _) in SORT_COLUMNS.items():
+        active = sort.lstrip("-") == column
+        descending = sort.startswith("-")
+        if active:
+            next_sort = column if descending else f"-{column}"
+        else:
+            next_sort = column if column in ("keyword", "intent") else f"-{column}"
+        headers.append(
+            {
+                "column": column,
+                "label": label,
+                "next_sort": next_sort,
+                "active": active,
+                "arrow": ("▼" if descending else "▲") if active else "",
+                "numeric": column in ("search_volume", "difficulty", "cpc"),
+            }
+        )
+    return {"rows": table_rows, "headers": headers, "sort": sort}
+
+
+CSV_HEADER = [label for label, _ in SORT_COLUMNS.values()]
+
+
+def csv_cell(value) -> str:
+    """A cell safe to open in a spreadsheet (no formula injection)."""
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def results_csv_rows(results: list[dict], sort: str | None) -> list[list[str]]:
+    rows = [CSV_HEADER]
+    for r in results_sorted(results, sort):
+        rows.append(
+            [
+                csv_cell(r["keyword"]),
+                str(int(r["search_volume"])),
+                str(int(r["difficulty"])),
+                f"{float(r['cpc']):.2f}",
+                r["competition"],
+                r["intent"],
+            ]
+        )
+    return rows

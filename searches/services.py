@@ -1,0 +1,555 @@
+"""Keyword research writes: run a search (quota, cache, provider, history),
+saved searches, monthly usage resets and API usage records."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connections, router
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from searches.models import (
+    MAX_KEYWORD_LENGTH,
+    MAX_KEYWORDS,
+    APIUsage,
+    MatchType,
+    SavedSearch,
+    SearchHistory,
+)
+from searches.providers import (
+    LANGUAGES,
+    LOCATIONS,
+    KeywordResult,
+    ProviderError,
+    get_provider,
+)
+
+logger = logging.getLogger(__name__)
+
+_SEPARATORS = re.compile(r"[,\r\n]+")
+_ALLOWED_CONTROL = {"\t", "\n", "\r"}
+CACHE_VERSION = 1
+
+
+class QuotaExceeded(ValidationError):
+    """The user's monthly keyword quota cannot cover this search."""
+
+    def __init__(self, *, used: int, limit: int, requested: int, reset_at):
+        self.used, self.limit, self.requested, self.reset_at = (
+            used,
+            limit,
+            requested,
+            reset_at,
+        )
+        reset = f" Your quota resets on {reset_at:%b %-d, %Y}." if reset_at else ""
+        super().__init__(
+            f"Monthly keyword quota reached: you have used {used:,} of {limit:,} "
+            f"keywords and this search needs {requested:,}.{reset} "
+            "Upgrade your plan for more.",
+            code="quota_exceeded",
+        )
+
+
+class AnonymousLimitExceeded(ValidationError):
+    """An anonymous visitor used up today's free searches."""
+
+    def __init__(self, *, limit: int):
+        self.limit = limit
+        super().__init__(
+            f"You have used today's {limit} free searches. Sign in to research "
+            "more keywords.",
+            code="anonymous_limit",
+        )
+
+
+@dataclass
+class SearchOutcome:
+    keywords: list[str]
+    location: str
+    language: str
+    match_type: str
+    provider: str
+    is_sample: bool
+    cache_hit: bool
+    response_time_ms: int
+    results: list[dict]
+    history: SearchHistory
+    searched_at: dt.datetime = field(default_factory=timezone.now)
+
+    def as_session(self) -> dict:
+        """What the search page keeps in the session to sort, export and save."""
+        return {
+            "keywords": self.keywords,
+            "location": self.location,
+            "language": self.language,
+            "match_type": self.match_type,
+            "provider": self.provider,
+            "cache_hit": self.cache_hit,
+            "results": self.results,
+            "searched_at": self.searched_at.isoformat(),
+        }
+
+
+# --- input ------------------------------------------------------------------------
+
+
+def keywords_parse(raw: str | list | tuple | None) -> list[str]:
+    """Split, trim, lower-case and de-duplicate keywords; raise on bad input.
+
+    A string is split on commas and line breaks; a list is taken item by item.
+    Whitespace runs (tabs included) become one space. Returns 1 to 200 keywords
+    of at most 80 characters each, in the order first given.
+    """
+    if raw is None:
+        raw = ""
+    if isinstance(raw, str):
+        parts = _SEPARATORS.split(raw)
+        allowed = _ALLOWED_CONTROL
+    elif isinstance(raw, list | tuple):
+        if not all(isinstance(item, str) for item in raw):
+            raise ValidationError("Keywords must be text.", code="invalid")
+        parts = list(raw)
+        allowed = {"\t"}
+    else:
+        raise ValidationError("Keywords must be text.", code="invalid")
+
+    errors: list[str] = []
+    keywords: list[str] = []
+    seen: set[str] = set()
+    for part in parts:
+        if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in part):
+            errors.append(
+                f"Keyword “{_printable(part)}” contains a control character "
+                "(such as a NUL byte); remove it."
+            )
+            continue
+        keyword = " ".join(part.split()).lower()
+        if not keyword:
+            continue
+        if len(keyword) > MAX_KEYWORD_LENGTH:
+            errors.append(
+                f"Keyword “{keyword[:30]}…” is {len(keyword)} characters long; "
+                f"the most is {MAX_KEYWORD_LENGTH}."
+            )
+            continue
+        if keyword.casefold() in seen:
+            continue
+        seen.add(keyword.casefold())
+        keywords.append(keyword)
+    if errors:
+        more = len(errors) - 5
+        messages = errors[:5] + ([f"…and {more} more."] if more > 0 else [])
+        raise ValidationError(messages, code="invalid")
+    if not keywords:
+        raise ValidationError("Enter at least one keyword.", code="required")
+    if len(keywords) > MAX_KEYWORDS:
+        raise ValidationError(
+            f"Enter at most {MAX_KEYWORDS} keywords; you entered {len(keywords)}.",
+            code="too_many",
+        )
+    return keywords
+
+
+def _printable(text: str) -> str:
+    cleaned = "".join(
+        "�" if unicodedata.category(ch) == "Cc" else ch for ch in text.strip()
+    )
+    return cleaned[:30]
+
+
+def search_options_clean(*, location: str, language: str, match_type: str):
+    """Validate the search options; return them normalised."""
+    location = (location or "US").strip().upper()
+    language = (language or "en").strip().lower()
+    match_type = (match_type or MatchType.BROAD).strip().lower()
+    errors = {}
+    if location not in LOCATIONS:
+        errors["location"] = f"Choose a location: {', '.join(LOCATIONS)}."
+    if language not in LANGUAGES:
+        errors["language"] = f"Choose a language: {', '.join(LANGUAGES)}."
+    if match_type not in MatchType.values:
+        errors["match_type"] = "Choose broad, phrase or exact match."
+    if errors:
+        raise ValidationError(errors)
+    return location, language, match_type
+
+
+def client_ip(request) -> str | None:
+    """The request's client address, or None when it is not a valid IP."""
+    value = (request.META.get("REMOTE_ADDR") or "").strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def user_agent(request) -> str:
+    return (request.META.get("HTTP_USER_AGENT") or "")[:512]
+
+
+# --- quota ------------------------------------------------------------------------
+
+
+def next_reset_at(now: dt.datetime) -> dt.datetime:
+    """Start of the next calendar month (UTC) after ``now``."""
+    now = now.astimezone(dt.UTC)
+    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+    return dt.datetime(year, month, 1, tzinfo=dt.UTC)
+
+
+def quota_limit(tier: str) -> int | None:
+    quotas = settings.KEYWORD_QUOTAS
+    return quotas.get(tier, quotas.get("FREE"))
+
+
+def _limit_sql() -> tuple[str, list]:
+    """``CASE tier WHEN ... END``: each tier's monthly limit (NULL = unlimited)."""
+    quotas = settings.KEYWORD_QUOTAS
+    sql = ["CASE tier"]
+    params: list = []
+    for tier, limit in quotas.items():
+        sql.append("WHEN %s THEN %s::integer")
+        params += [tier, limit]
+    sql.append("ELSE %s::integer END")
+    params.append(quotas.get("FREE"))
+    return " ".join(sql), params
+
+
+def quota_consume(*, user, count: int, now: dt.datetime | None = None) -> int:
+    """Count ``count`` keywords against the user's monthly quota, atomically.
+
+    One conditional UPDATE does everything, so concurrent searches can never
+    exceed the limit: it resets the month first when ``monthly_reset_at`` has
+    passed, adds ``count`` to both counters, and matches no row when the new
+    monthly total would pass the tier's limit. Returns the new monthly total;
+    raises :class:`QuotaExceeded` when refused.
+    """
+    now = now or timezone.now()
+    User = get_user_model()
+    table = connections[router.db_for_write(User)].ops.quote_name(User._meta.db_table)
+    limit_sql, limit_params = _limit_sql()
+    due = "(monthly_reset_at IS NOT NULL AND monthly_reset_at <= %s)"
+    new_month = f"CASE WHEN {due} THEN %s ELSE keyword_searches_this_month + %s END"
+    sql = f"""
+        UPDATE {table} SET
+            keyword_searches_this_month = {new_month},
+            keyword_searches_total = keyword_searches_total + %s,
+            monthly_reset_at = CASE
+                WHEN monthly_reset_at IS NULL OR monthly_reset_at <= %s THEN %s
+                ELSE monthly_reset_at END
+        WHERE id = %s
+          AND ({limit_sql} IS NULL OR {new_month} <= {limit_sql})
+        RETURNING keyword_searches_this_month
+    """  # noqa: S608 - only the quoted table name is interpolated
+    params = [
+        now, count, count,  # SET keyword_searches_this_month
+        count,  # SET keyword_searches_total
+        now, next_reset_at(now),  # SET monthly_reset_at
+        user.pk,
+        *limit_params,
+        now, count, count,  # new_month in WHERE
+        *limit_params,
+    ]  # fmt: skip
+    with connections[router.db_for_write(User)].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
+    current = (
+        User.objects.filter(pk=user.pk)
+        .values("keyword_searches_this_month", "monthly_reset_at", "tier")
+        .first()
+    )
+    if current is None:
+        raise ValidationError("Your account no longer exists.", code="no_user")
+    raise QuotaExceeded(
+        used=current["keyword_searches_this_month"],
+        limit=quota_limit(current["tier"]) or 0,
+        requested=count,
+        reset_at=current["monthly_reset_at"],
+    )
+
+
+def quota_refund(*, user, count: int) -> None:
+    """Give back keywords counted for a search that then failed."""
+    get_user_model().objects.filter(pk=user.pk).update(
+        keyword_searches_this_month=Greatest(
+            F("keyword_searches_this_month") - count, Value(0)
+        ),
+        keyword_searches_total=Greatest(F("keyword_searches_total") - count, Value(0)),
+    )
+
+
+def _anon_key(ip: str | None, now: dt.datetime) -> str:
+    return f"searches:anon:{ip or 'unknown'}:{now:%Y-%m-%d}"
+
+
+def anonymous_search_consume(*, ip: str | None, now: dt.datetime | None = None):
+    """Count one anonymous search for ``ip`` today in the shared cache."""
+    now = now or timezone.now()
+    limit = settings.KEYWORD_ANON_SEARCHES_PER_DAY
+    key = _anon_key(ip, now)
+    cache.add(key, 0, timeout=26 * 60 * 60)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=26 * 60 * 60)
+        used = 1
+    if used > limit:
+        cache.decr(key)
+        raise AnonymousLimitExceeded(limit=limit)
+    return used
+
+
+def anonymous_search_refund(*, ip: str | None, now: dt.datetime | None = None):
+    with contextlib.suppress(ValueError):
+        cache.decr(_anon_key(ip, now or timezone.now()))
+
+
+# --- search -------------------------------------------------------------------------
+
+
+def results_cache_key(
+    *, provider: str, keywords: list[str], location: str, language: str, match_type: str
+) -> str:
+    material = json.dumps(
+        [provider, sorted(k.casefold() for k in keywords), location, language,
+         match_type],
+        separators=(",", ":"),
+    )  # fmt: skip
+    digest = hashlib.sha256(material.encode()).hexdigest()
+    return f"searches:results:v{CACHE_VERSION}:{digest}"
+
+
+def search_run(
+    *,
+    user,
+    keywords: str | list[str],
+    location: str = "US",
+    language: str = "en",
+    match_type: str = MatchType.BROAD,
+    ip_address: str | None = None,
+    user_agent: str = "",
+    provider=None,
+) -> SearchOutcome:
+    """Run one keyword search and record it.
+
+    Validates the input, counts it against the user's monthly quota (or the
+    anonymous per-IP daily allowance) before any data is fetched, serves cached
+    results when the same search ran in the last 24 hours, otherwise asks the
+    provider. A provider failure gives the quota back, records no history and
+    raises :class:`ProviderError`. Not one transaction on purpose: the quota
+    UPDATE commits at once so no row lock is held during the provider's HTTP call.
+    """
+    keywords = keywords_parse(keywords)
+    location, language, match_type = search_options_clean(
+        location=location, language=language, match_type=match_type
+    )
+    provider = provider or get_provider()
+    signed_in = user is not None and getattr(user, "is_authenticated", False)
+    count = len(keywords)
+    now = timezone.now()
+
+    if signed_in:
+        quota_consume(user=user, count=count, now=now)
+    else:
+        user = None
+        allowed = settings.KEYWORD_ANON_MAX_KEYWORDS
+        if count > allowed:
+            raise ValidationError(
+                f"Without an account a search may have up to {allowed} keywords; "
+                f"you entered {count}. Sign in to research more.",
+                code="anonymous_too_many",
+            )
+        anonymous_search_consume(ip=ip_address, now=now)
+
+    started = time.monotonic()
+    key = results_cache_key(
+        provider=provider.name,
+        keywords=keywords,
+        location=location,
+        language=language,
+        match_type=match_type,
+    )
+    cached = cache.get(key)
+    try:
+        if cached is not None:
+            by_keyword = {item["keyword"].casefold(): item for item in cached}
+            results = [by_keyword[k.casefold()] for k in keywords]
+            cache_hit = True
+        else:
+            results = [
+                r.as_dict()
+                for r in _fetch(provider, keywords, location, language, match_type)
+            ]
+            cache_hit = False
+            cache.set(key, results, timeout=settings.KEYWORD_CACHE_SECONDS)
+    except BaseException:
+        # The search produced nothing: hand the allowance back.
+        if signed_in:
+            quota_refund(user=user, count=count)
+        else:
+            anonymous_search_refund(ip=ip_address, now=now)
+        raise
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+
+    total = sum(int(r["search_volume"]) for r in results)
+    history = SearchHistory.objects.create(
+        user=user,
+        keywords=keywords,
+        location=location,
+        language=language,
+        match_type=match_type,
+        provider=provider.name,
+        cache_hit=cache_hit,
+        response_time_ms=elapsed_ms,
+        keyword_count=count,
+        total_volume=total,
+        avg_volume=round(total / count) if count else 0,
+        searched_at=now,
+        user_agent=(user_agent or "")[:512],
+        ip_address=ip_address,
+    )
+    return SearchOutcome(
+        keywords=keywords,
+        location=location,
+        language=language,
+        match_type=match_type,
+        provider=provider.name,
+        is_sample=bool(getattr(provider, "is_sample", False)),
+        cache_hit=cache_hit,
+        response_time_ms=elapsed_ms,
+        results=results,
+        history=history,
+        searched_at=now,
+    )
+
+
+def _fetch(provider, keywords, location, language, match_type) -> list[KeywordResult]:
+    results: list[KeywordResult] = []
+    size = max(1, int(provider.batch_limit))
+    for start in range(0, len(keywords), size):
+        batch = keywords[start : start + size]
+        answer = provider.search_keywords(batch, location, language, match_type)
+        if len(answer) != len(batch):
+            raise ProviderError(
+                "Keyword data came back incomplete; please try again.",
+                detail=f"{len(answer)} results for {len(batch)} keywords",
+            )
+        results.extend(answer)
+    return results
+
+
+# --- saved searches ------------------------------------------------------------------
+
+
+def _name_clean(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError({"name": "Give the search a name."})
+    if len(name) > 120:
+        raise ValidationError({"name": "Use at most 120 characters for the name."})
+    return name
+
+
+def saved_search_create(*, user, name: str, search: dict) -> SavedSearch:
+    """Save a search with a snapshot of its results.
+
+    ``search`` is what :meth:`SearchOutcome.as_session` returns.
+    """
+    keywords = keywords_parse(list(search.get("keywords") or []))
+    location, language, match_type = search_options_clean(
+        location=search.get("location", "US"),
+        language=search.get("language", "en"),
+        match_type=search.get("match_type", MatchType.BROAD),
+    )
+    results = [KeywordResult.from_dict(r).as_dict() for r in search.get("results", [])]
+    saved = SavedSearch(
+        user=user,
+        name=_name_clean(name),
+        keywords=keywords,
+        location=location,
+        language=language,
+        match_type=match_type,
+        keyword_count=len(keywords),
+        results=results,
+        provider=str(search.get("provider") or "sample")[:32],
+        last_accessed_at=timezone.now(),
+    )
+    saved.full_clean()
+    saved.save()
+    return saved
+
+
+def saved_search_open(*, saved_search: SavedSearch) -> SavedSearch:
+    """Mark a saved search as opened now (it moves to the top of the list)."""
+    now = timezone.now()
+    SavedSearch.objects.filter(pk=saved_search.pk).update(last_accessed_at=now)
+    saved_search.last_accessed_at = now
+    return saved_search
+
+
+def saved_search_rename(*, saved_search: SavedSearch, name: str) -> SavedSearch:
+    saved_search.name = _name_clean(name)
+    saved_search.save(update_fields=["name", "updated_at"])
+    return saved_search
+
+
+def saved_search_delete(*, saved_search: SavedSearch) -> None:
+    saved_search.delete()
+
+
+# --- monthly reset and API usage --------------------------------------------------
+
+
+def usage_reset_monthly(*, now: dt.datetime | None = None) -> int:
+    """Zero the monthly counter of every user whose reset date has passed.
+
+    The searches themselves also reset lazily (see :func:`quota_consume`); this
+    keeps counters and meters right for users who have not searched since.
+    Returns how many users were reset.
+    """
+    now = now or timezone.now()
+    return (
+        get_user_model()
+        .objects.filter(monthly_reset_at__lte=now)
+        .update(keyword_searches_this_month=0, monthly_reset_at=next_reset_at(now))
+    )
+
+
+def api_usage_record(
+    *,
+    user,
+    endpoint: str,
+    method: str,
+    status_code: int,
+    duration_ms: int,
+    ip_address: str | None,
+    user_agent: str,
+) -> APIUsage:
+    if user is not None and not getattr(user, "is_authenticated", False):
+        user = None
+    return APIUsage.objects.create(
+        user=user,
+        endpoint=endpoint[:200],
+        method=method[:10],
+        status_code=status_code,
+        duration_ms=max(0, duration_ms),
+        ip_address=ip_address,
+        user_agent=(user_agent or "")[:512],
+    )
