@@ -63,7 +63,10 @@ def atomic(request):
 
 @csrf_exempt
 def sign_in(request):
-    user, _ = User.objects.get_or_create(email=request.POST["email"])
+    user, _ = User.objects.get_or_create(
+        email=request.POST["email"],
+        defaults={"role": request.POST.get("role", User.Role.USER)},
+    )
     login(request, user, backend="allauth.account.auth_backends.AuthenticationBackend")
     return JsonResponse({"id": user.pk})
 
