@@ -6,7 +6,8 @@ from __future__ import annotations
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from django.http import HttpRequest
+from allauth.socialaccount.models import SocialApp
+from django.http import Http404, HttpRequest
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -61,7 +62,17 @@ class AccountAdapter(DefaultAccountAdapter):
         return render(request, "account/account_inactive.html", status=403)
 
 
+class ProviderNotConfigured(SocialApp.DoesNotExist, Http404):
+    """A provider without credentials is hidden: its URLs answer 404."""
+
+
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def get_app(self, request, provider, client_id=None):
+        try:
+            return super().get_app(request, provider, client_id=client_id)
+        except SocialApp.DoesNotExist as exc:
+            raise ProviderNotConfigured(f"{provider} is not configured") from exc
+
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return True
 

@@ -16,8 +16,8 @@ from allauth.account.internal.flows.login import perform_login, record_authentic
 from allauth.account.models import EmailAddress, Login
 from allauth.core import ratelimit
 from allauth.core.exceptions import RateLimited
-from allauth.socialaccount.internal.flows import connect as social_connect_flows
 from allauth.socialaccount.models import SocialAccount
+from allauth.socialaccount.signals import social_account_removed
 from allauth.usersessions.internal.flows import sessions as session_flows
 from allauth.usersessions.models import UserSession
 from django.conf import settings
@@ -428,7 +428,12 @@ def social_account_disconnect(*, request: HttpRequest, account: SocialAccount) -
             "disconnect this account."
         )
     provider = account.provider
-    social_connect_flows.disconnect(request, account)
+    # allauth's own disconnect flow needs the provider's credentials to still be
+    # configured; unlinking must work after they are removed too.
+    account.delete()
+    social_account_removed.send(
+        sender=SocialAccount, request=request, socialaccount=account
+    )
     audit_log_record(
         action=AuditLog.Action.ACCOUNT_DISCONNECTED,
         actor=user,

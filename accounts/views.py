@@ -4,7 +4,7 @@ from http import HTTPStatus
 from urllib.parse import urlencode
 
 from allauth.account.utils import get_next_redirect_url
-from allauth.socialaccount.models import SocialAccount
+from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -201,6 +201,7 @@ def connections(request):
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
             return _connections_page(request, status=HTTPStatus.BAD_REQUEST)
+        messages.success(request, "Account disconnected.")
         return redirect("socialaccount_connections")
     return _connections_page(request)
 
@@ -208,7 +209,12 @@ def connections(request):
 def _connections_page(request, status=HTTPStatus.OK):
     accounts = list(selectors.social_accounts_for(user=request.user))
     for acc in accounts:
-        acc.provider_name = acc.get_provider(request).name
+        try:
+            acc.provider_name = acc.get_provider(request).name
+        except SocialApp.DoesNotExist:  # credentials removed since it was linked
+            acc.provider_name = acc.provider.title()
+        data = acc.extra_data or {}
+        acc.label = data.get("email") or data.get("login") or acc.uid
     return render(
         request,
         "socialaccount/connections.html",
