@@ -27,6 +27,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing import stripe_api
@@ -100,8 +101,8 @@ def webhook_event_process(*, event_id: str) -> WebhookEvent:
         if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
             return event
         now = timezone.now()
-        # Safe read-modify-write: the row is locked by this transaction.
-        event.attempts += 1
+        attempts = event.attempts + 1
+        event.attempts = F("attempts") + 1
         event.last_attempt_at = now
         handler = EVENT_HANDLERS.get(event.type)
         if handler is None:
@@ -130,6 +131,7 @@ def webhook_event_process(*, event_id: str) -> WebhookEvent:
                 "updated_at",
             ]
         )
+    event.attempts = attempts  # what F() wrote: the row is locked until commit
     return event
 
 

@@ -62,15 +62,16 @@ def webhook_payload_verify(*, payload: bytes, sig_header: str) -> dict:
     if not sig_header:
         raise WebhookVerificationError("The Stripe-Signature header is missing.")
     try:
-        stripe.Webhook.construct_event(payload, sig_header, secret)
-        # construct_event has parsed it already; the plain dict is what is stored.
         event = json.loads(payload)
-    except stripe.SignatureVerificationError as exc:
-        raise WebhookVerificationError(str(exc)) from exc
     except ValueError as exc:  # not UTF-8 or not JSON
         raise WebhookVerificationError(f"The body is not JSON: {exc}") from exc
     if not isinstance(event, dict):
+        # Checked first: the SDK cannot build an Event from anything else.
         raise WebhookVerificationError("The body is not a JSON object.")
+    try:
+        stripe.Webhook.construct_event(payload, sig_header, secret)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise WebhookVerificationError(str(exc)) from exc
     event_id, event_type = event.get("id"), event.get("type")
     if not (isinstance(event_id, str) and event_id and len(event_id) <= 255):
         raise WebhookVerificationError("The event has no valid id.")

@@ -1,0 +1,251 @@
+import json
+import time
+
+import pytest
+import stripe
+from django.test import Client
+
+from billing.models import WebhookEvent
+from ops.models import AuditLog
+from tests.accounts.factories import UserFactory
+from tests.billing.factories import (
+    WEBHOOK_SECRET,
+    deliver,
+    stripe_event,
+    stripe_signature,
+    subscription_object,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def subscriber(stripe_settings):
+    return UserFactory(stripe_customer_id="cus_test")
+
+
+def _post(client, body: bytes, **headers):
+    return client.post(
+        "/billing/webhook/", data=body, content_type="application/json", headers=headers
+    )
+
+
+def test_signature_helper_matches_the_official_sdk():
+    body = b'{"id": "evt_1"}'
+    header = stripe_signature(body, timestamp=1_700_000_000)
+    expected = stripe.WebhookSignature._compute_signature(
+        f"1700000000.{body.decode()}", WEBHOOK_SECRET
+    )
+    assert header == f"t=1700000000,v1={expected}"
+
+
+def test_valid_signed_event_is_recorded_and_processed(client, subscriber):
+    event = stripe_event(
+        "customer.subscription.created", subscription_object(status="active")
+    )
+
+    response = deliver(client, event)
+
+    assert response.status_code == 200
+    assert response.json() == {"id": event["id"], "status": "PROCESSED"}
+    row = WebhookEvent.objects.get()
+    assert row.pk == event["id"]
+    assert row.type == "customer.subscription.created"
+    assert row.provider == "stripe"
+    assert row.status == WebhookEvent.Status.PROCESSED
+    assert row.attempts == 1
+    assert row.processed_at is not None
+    assert row.last_attempt_at is not None
+    assert row.error == ""
+    assert row.payload == event
+    subscriber.refresh_from_db()
+    assert subscriber.tier == "PRO"
+
+
+def test_event_signed_with_another_secret_is_refused_and_not_stored(client, subscriber):
+    event = stripe_event("customer.subscription.created", subscription_object())
+
+    response = deliver(client, event, secret="whsec_someone_else")
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+    subscriber.refresh_from_db()
+    assert subscriber.tier == "FREE"
+
+
+def test_tampered_body_is_refused_and_not_stored(client, subscriber):
+    event = stripe_event("customer.subscription.created", subscription_object())
+    body = json.dumps(event).encode()
+    header = stripe_signature(body)
+    tampered = body.replace(b'"price_test_pro"', b'"price_test_enterprise"')
+    assert tampered != body
+
+    response = _post(client, tampered, **{"Stripe-Signature": header})
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_missing_signature_header_is_refused_and_not_stored(client, subscriber):
+    body = json.dumps(stripe_event("invoice.paid", {"id": "in_1"})).encode()
+
+    response = _post(client, body)
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_malformed_signature_header_is_refused(client, stripe_settings):
+    body = json.dumps(stripe_event("invoice.paid", {"id": "in_1"})).encode()
+
+    response = _post(client, body, **{"Stripe-Signature": "nonsense"})
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_replayed_delivery_with_stale_timestamp_is_refused(client, subscriber):
+    event = stripe_event("customer.subscription.created", subscription_object())
+    body = json.dumps(event).encode()
+    # Correctly signed, but 10 minutes old: outside the SDK's 300 s tolerance.
+    header = stripe_signature(body, timestamp=time.time() - 600)
+
+    response = _post(client, body, **{"Stripe-Signature": header})
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_signed_body_that_is_not_json_is_refused(client, stripe_settings):
+    body = b"this is not json"
+
+    response = _post(client, body, **{"Stripe-Signature": stripe_signature(body)})
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b'{"type": "invoice.paid"}', b'{"id": "evt_1", "type": 5}'],
+    ids=["not-an-object", "no-id", "bad-type"],
+)
+def test_signed_json_that_is_not_an_event_is_refused(client, stripe_settings, body):
+    response = _post(client, body, **{"Stripe-Signature": stripe_signature(body)})
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_webhook_without_configured_secret_refuses_everything(client, no_stripe):
+    event = stripe_event("invoice.paid", {"id": "in_1"})
+
+    response = deliver(client, event)
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_webhook_only_accepts_post(client, stripe_settings):
+    assert client.get("/billing/webhook/").status_code == 405
+
+
+def test_webhook_needs_no_csrf_token(stripe_settings, subscriber):
+    csrf_client = Client(enforce_csrf_checks=True)
+    event = stripe_event("customer.subscription.created", subscription_object())
+
+    assert deliver(csrf_client, event).status_code == 200
+
+
+def test_duplicate_delivery_answers_200_and_changes_nothing(client, subscriber):
+    event = stripe_event("customer.subscription.created", subscription_object())
+    assert deliver(client, event).status_code == 200
+    subscriber.refresh_from_db()
+    # Someone changes the user in between: a duplicate must not re-apply the event.
+    subscriber.tier = "ENTERPRISE"
+    subscriber.save(update_fields=["tier"])
+
+    response = deliver(client, event)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "PROCESSED"
+    row = WebhookEvent.objects.get()
+    assert row.attempts == 1
+    subscriber.refresh_from_db()
+    assert subscriber.tier == "ENTERPRISE"
+    assert AuditLog.objects.filter(action="plan_changed").count() == 1
+
+
+def test_unknown_event_type_is_recorded_as_ignored(client, stripe_settings):
+    event = stripe_event("customer.created", {"id": "cus_new", "object": "customer"})
+
+    response = deliver(client, event)
+
+    assert response.status_code == 200
+    row = WebhookEvent.objects.get()
+    assert row.status == WebhookEvent.Status.IGNORED
+    assert row.processed_at is not None
+
+    # A redelivery of an ignored event is a no-op too.
+    assert deliver(client, event).status_code == 200
+    assert WebhookEvent.objects.get().attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_handler_failure_is_committed_as_failed_and_redelivery_succeeds(
+    client, stripe_settings
+):
+    # The subscription event overtakes the checkout: no user owns cus_late yet.
+    event = stripe_event(
+        "customer.subscription.created",
+        subscription_object(customer="cus_late", subscription_id="sub_late"),
+    )
+
+    response = deliver(client, event)
+
+    assert response.status_code == 500
+    # No test transaction wraps this test: the row is committed.
+    row = WebhookEvent.objects.get()
+    assert row.status == WebhookEvent.Status.FAILED
+    assert row.attempts == 1
+    assert row.last_attempt_at is not None
+    assert row.processed_at is None
+    assert "No user for subscription sub_late" in row.error
+
+    user = UserFactory(stripe_customer_id="cus_late")  # the checkout arrives
+    retry = deliver(client, event)
+
+    assert retry.status_code == 200
+    row.refresh_from_db()
+    assert row.status == WebhookEvent.Status.PROCESSED
+    assert row.attempts == 2
+    assert row.error == ""
+    assert row.processed_at is not None
+    user.refresh_from_db()
+    assert user.tier == "PRO"
+    assert user.stripe_subscription_id == "sub_late"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_handler_leaves_no_partial_write(client, stripe_settings):
+    owner = UserFactory(stripe_customer_id="cus_taken")
+    buyer = UserFactory()
+    session = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "client_reference_id": buyer.pk,
+        "customer": "cus_taken",  # belongs to someone else: unique constraint
+        "subscription": "sub_new",
+    }
+
+    response = deliver(client, stripe_event("checkout.session.completed", session))
+
+    assert response.status_code == 500
+    row = WebhookEvent.objects.get()
+    assert row.status == WebhookEvent.Status.FAILED
+    assert "IntegrityError" in row.error
+    buyer.refresh_from_db()
+    assert buyer.stripe_customer_id == ""
+    assert buyer.stripe_subscription_id == ""
+    owner.refresh_from_db()
+    assert owner.stripe_subscription_id == ""
