@@ -416,25 +416,17 @@ def pgbouncer_for(server: PgServer, *, pool_size: int = 2):
 def site_env(**variables: str) -> dict[str, str]:
     """Environment for manage.py / gunicorn running the probe site."""
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if key
-        not in {
-            "DATABASE_URL",
-            "DIRECT_URL",
-            "DATABASE_READ_URL",
-            "DB_POOLER",
-            "REDIS_URL",
-            "DJANGO_SETTINGS_MODULE",
-        }
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SITE_SETTINGS,
+        "LOG_LEVEL": "WARNING",
+        "DB_CONNECT_TIMEOUT": "5",
+        # Empty rather than unset, so a developer's .env cannot fill them in.
+        "DATABASE_URL": "",
+        "DIRECT_URL": "",
+        "DATABASE_READ_URL": "",
+        "DB_POOLER": "",
+        "REDIS_URL": "",
     }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": SITE_SETTINGS,
-            "LOG_LEVEL": "WARNING",
-            "DB_CONNECT_TIMEOUT": "5",
-        }
-    )
     env.update(variables)
     return env
 
