@@ -14,7 +14,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "type",
-        "status_badge",
+        "status",
         "attempts",
         "created_at",
         "last_attempt_at",
@@ -50,14 +50,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
         # The rows are the idempotency keys: deleting one would let a redelivery
         # apply the event a second time.
         return False
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj):
-        return format_html(
-            '<span class="badge {}">{}</span>',
-            obj.status.lower(),
-            obj.get_status_display(),
-        )
 
     @admin.display(description="Payload")
     def payload_pretty(self, obj):
