@@ -149,17 +149,21 @@ class App(ConstraintErrorsOnFields):
         ]
         indexes = [
             # My apps: WHERE owner_id = ? ORDER BY created_at DESC (and the FK).
-            models.Index(fields=["owner", "-created_at"], name="app_owner_created_idx"),
+            models.Index(
+                fields=["owner", "-created_at", "-id"], name="app_owner_created_idx"
+            ),
             # Fork tree (recursive CTE walks children) and SET_NULL on delete.
             models.Index(fields=["forked_from"], name="app_forked_from_idx"),
-            # Explore newest: WHERE status = 'ACTIVE' ORDER BY created_at DESC.
+            # Explore newest: WHERE status = 'ACTIVE' ORDER BY created_at DESC, id
+            # DESC (id breaks ties so pages are stable; the index returns rows in
+            # exactly that order, so LIMIT stops after one page).
             models.Index(
-                fields=["status", "-created_at"], name="app_status_created_idx"
+                fields=["status", "-created_at", "-id"], name="app_status_created_idx"
             ),
             # Explore most forked: WHERE status = 'ACTIVE'
-            # ORDER BY fork_count DESC, created_at DESC.
+            # ORDER BY fork_count DESC, created_at DESC, id DESC.
             models.Index(
-                fields=["status", "-fork_count", "-created_at"],
+                fields=["status", "-fork_count", "-created_at", "-id"],
                 name="app_status_forks_idx",
             ),
             # Explore search: UPPER(name) LIKE UPPER('%q%') (Django's icontains).
@@ -281,7 +285,7 @@ class MonetizationModel(ConstraintErrorsOnFields):
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(0)],
+        validators=[MinValueValidator(0, message="The price cannot be negative.")],
         help_text="Required for one-time purchases and subscriptions.",
     )
     subscription_interval = models.CharField(
@@ -325,7 +329,9 @@ class MonetizationModel(ConstraintErrorsOnFields):
         ]
         indexes = [
             # App page and editor: WHERE app_id = ? ORDER BY created_at (and FK).
-            models.Index(fields=["app", "created_at"], name="monetization_app_idx"),
+            models.Index(
+                fields=["app", "created_at", "id"], name="monetization_app_idx"
+            ),
             # Explore filter: EXISTS (... WHERE type = ? AND app_id = app.id).
             models.Index(fields=["type", "app"], name="monetization_type_app_idx"),
         ]
@@ -386,7 +392,9 @@ class Post(ConstraintErrorsOnFields):
                 fields=["published", "-created_at"], name="post_published_created_idx"
             ),
             # Posts on an app page: WHERE app_id = ? ORDER BY created_at DESC.
-            models.Index(fields=["app", "-created_at"], name="post_app_created_idx"),
+            models.Index(
+                fields=["app", "-created_at", "-id"], name="post_app_created_idx"
+            ),
         ]
 
     def __str__(self):

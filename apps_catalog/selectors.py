@@ -122,7 +122,7 @@ def posts_of_app(*, app: App, viewer) -> QuerySet[Post]:
     return posts.order_by("-created_at", "-id")
 
 
-# --- fork tree ------------------------------------------------------------------
+# --- fork tree ----------------------------------------------------------------
 
 _FORK_TREE_SQL = """
 WITH RECURSIVE

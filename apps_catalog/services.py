@@ -261,7 +261,7 @@ def app_fork_counts_recompute() -> int:
     )
 
 
-# --- requirements ---------------------------------------------------------------
+# --- requirements -------------------------------------------------------------
 
 
 def requirement_create(
@@ -343,7 +343,7 @@ def requirement_delete(*, requirement: Requirement, actor) -> None:
     requirement.delete()
 
 
-# --- monetization models ----------------------------------------------------------
+# --- monetization models ------------------------------------------------------
 
 
 def _clean_features(features) -> list[str]:
@@ -410,7 +410,7 @@ def monetization_delete(*, model: MonetizationModel, actor) -> None:
     model.delete()
 
 
-# --- posts ----------------------------------------------------------------------
+# --- posts --------------------------------------------------------------------
 
 
 def post_create(

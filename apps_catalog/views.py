@@ -62,7 +62,7 @@ def _next_url(request, default: str) -> str:
     return default
 
 
-# --- catalog --------------------------------------------------------------------
+# --- catalog ------------------------------------------------------------------
 
 
 @require_safe
@@ -107,7 +107,7 @@ def app_detail(request, app_id):
     )
 
 
-# --- apps -----------------------------------------------------------------------
+# --- apps ---------------------------------------------------------------------
 
 
 @login_required
@@ -234,7 +234,7 @@ def app_fork(request, app_id):
     )
 
 
-# --- requirements -----------------------------------------------------------------
+# --- requirements -------------------------------------------------------------
 
 
 @require_http_methods(["GET", "POST"])
@@ -347,7 +347,7 @@ def requirement_delete(request, app_id, requirement_id):
     return redirect("requirement_board", app_id=app_id)
 
 
-# --- monetization ------------------------------------------------------------------
+# --- monetization -------------------------------------------------------------
 
 
 @login_required
@@ -411,7 +411,7 @@ def monetization_delete(request, app_id, model_id):
     return redirect("monetization_editor", app_id=app_id)
 
 
-# --- posts ----------------------------------------------------------------------
+# --- posts --------------------------------------------------------------------
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,125 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from apps_catalog import services
+from apps_catalog.models import App, Requirement
+from tests.apps_catalog.factories import (
+    AppFactory,
+    MonetizationModelFactory,
+    PostFactory,
+    RequirementFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("model", ["app", "requirement", "monetizationmodel", "post"])
+def test_admin_changelist_and_change_page_render(admin_client, model):
+    post = PostFactory()
+    RequirementFactory(app=post.app)
+    monetization = MonetizationModelFactory(app=post.app)
+    obj = {
+        "app": post.app,
+        "requirement": post.app.requirements.get(),
+        "monetizationmodel": monetization,
+        "post": post,
+    }[model]
+
+    changelist = admin_client.get(reverse(f"admin:apps_catalog_{model}_changelist"))
+    change = admin_client.get(
+        reverse(f"admin:apps_catalog_{model}_change", args=[obj.pk])
+    )
+
+    assert changelist.status_code == 200
+    assert change.status_code == 200
+
+
+def test_admin_is_for_staff_only(user_client):
+    response = user_client.get(reverse("admin:apps_catalog_app_changelist"))
+
+    assert response.status_code == 302
+
+
+def test_admin_app_changelist_query_count_is_the_same_for_3_and_30(admin_client):
+    url = reverse("admin:apps_catalog_app_changelist")
+
+    def count():
+        admin_client.get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    for _ in range(3):
+        services.app_fork(app=AppFactory(), actor=AppFactory().owner)
+    few = count()
+    for _ in range(27):
+        services.app_fork(app=AppFactory(), actor=AppFactory().owner)
+    many = count()
+
+    assert few == many
+
+
+def test_admin_actions_archive_restore_and_soft_delete_through_services(
+    admin_client,
+):
+    parent = AppFactory()
+    fork = services.app_fork(app=parent, actor=AppFactory().owner)
+    App.objects.filter(pk=fork.pk).update(status=App.Status.ACTIVE)
+    url = reverse("admin:apps_catalog_app_changelist")
+
+    def act(action, *apps):
+        admin_client.post(
+            url, {"action": action, "_selected_action": [a.pk for a in apps]}
+        )
+
+    act("archive_apps", fork)
+    assert App.objects.get(pk=fork.pk).status == App.Status.ARCHIVED
+    act("restore_apps", fork)
+    assert App.objects.get(pk=fork.pk).status == App.Status.ACTIVE
+    act("soft_delete_apps", fork)
+    assert App.objects.get(pk=fork.pk).status == App.Status.DELETED
+    # The service kept the parent's fork count right.
+    assert App.objects.get(pk=parent.pk).fork_count == 0
+    act("restore_apps", fork)
+    assert App.objects.get(pk=fork.pk).status == App.Status.DRAFT
+    assert App.objects.get(pk=parent.pk).fork_count == 1
+
+
+def test_admin_sees_deleted_apps(admin_client):
+    AppFactory(name="Soft deleted one", status=App.Status.DELETED)
+
+    response = admin_client.get(reverse("admin:apps_catalog_app_changelist"))
+
+    assert "Soft deleted one" in response.content.decode()
+
+
+def test_admin_requirement_edit_bumps_the_version(admin_client):
+    requirement = RequirementFactory(description="Before")
+
+    admin_client.post(
+        reverse("admin:apps_catalog_requirement_change", args=[requirement.pk]),
+        {
+            "app": requirement.app_id,
+            "description": "After",
+            "priority": "HIGH",
+            "status": "PENDING",
+        },
+    )
+
+    requirement.refresh_from_db()
+    assert (requirement.description, requirement.version) == ("After", 2)
+    assert Requirement.objects.count() == 1
+
+
+def test_admin_hard_delete_keeps_forks_and_counts(admin_client):
+    parent = AppFactory()
+    fork = services.app_fork(app=parent, actor=AppFactory().owner)
+
+    admin_client.post(
+        reverse("admin:apps_catalog_app_delete", args=[fork.pk]), {"post": "yes"}
+    )
+
+    assert not App.objects.filter(pk=fork.pk).exists()
+    assert App.objects.get(pk=parent.pk).fork_count == 0
