@@ -69,7 +69,8 @@ def test_execute_wrapper_context_leaves_slow_query_logger_in_place():
 
     assert connection.execute_wrappers == [slow_query_logger]
     assert all(
-        conn.execute_wrappers.count(slow_query_logger) <= 1 for conn in connections.all()
+        conn.execute_wrappers.count(slow_query_logger) <= 1
+        for conn in connections.all()
     )
 
 
