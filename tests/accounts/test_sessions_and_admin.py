@@ -1,0 +1,231 @@
+import pytest
+from allauth.usersessions.models import UserSession
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.test import Client
+
+from accounts import services
+from accounts.models import User
+from ops.models import AuditLog
+from tests.accounts.factories import UserFactory
+from tests.accounts.helpers import last_link, request_link
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+)
+
+
+def sign_in(user, ua=FIREFOX, ip="10.0.0.1") -> Client:
+    """A browser that signed in through the real magic-link flow."""
+    from django.test import TestCase
+
+    browser = Client(HTTP_USER_AGENT=ua, REMOTE_ADDR=ip)
+    cache.clear()  # several sign-ins of one address within a minute
+    request_link(browser, user.email)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        browser.post(last_link(to=user.email))
+    browser.get("/account/")  # a request after sign-in: usersession row
+    assert browser.session.get(SESSION_KEY) == user.pk
+    return browser
+
+
+def test_sessions_page_lists_device_ip_and_last_seen(user):
+    laptop = sign_in(user, FIREFOX, "10.0.0.1")
+    sign_in(user, CHROME, "10.0.0.2")
+    page = laptop.get("/accounts/sessions/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Firefox on Linux" in html and "Chrome on Windows" in html
+    assert "10.0.0.1" in html and "10.0.0.2" in html
+    assert "this browser" in html
+
+
+def test_revoking_a_session_signs_the_other_browser_out(user):
+    laptop = sign_in(user, FIREFOX, "10.0.0.1")
+    phone = sign_in(user, CHROME, "10.0.0.2")
+    other = UserSession.objects.get(user=user, user_agent=CHROME)
+    response = laptop.post("/accounts/sessions/", {"session": other.pk})
+    assert response.status_code == 302
+    assert phone.get("/account/").status_code == 302  # sent to sign in
+    assert phone.session.get(SESSION_KEY) is None
+    assert laptop.get("/account/").status_code == 200
+    assert AuditLog.objects.filter(action="session_revoked", actor=user).exists()
+
+
+def test_revoke_all_others_keeps_this_browser(user):
+    laptop = sign_in(user, FIREFOX)
+    phones = [sign_in(user, CHROME, f"10.0.1.{i}") for i in range(2)]
+    laptop.post("/accounts/sessions/", {"action": "revoke_others"})
+    for phone in phones:
+        assert phone.get("/account/").status_code == 302
+    assert laptop.get("/account/").status_code == 200
+    assert UserSession.objects.filter(user=user).count() == 1
+
+
+def test_cannot_revoke_another_users_session(user, other_user):
+    mine = sign_in(user)
+    sign_in(other_user, CHROME)
+    theirs = UserSession.objects.get(user=other_user)
+    response = mine.post("/accounts/sessions/", {"session": theirs.pk})
+    assert response.status_code == 404
+    assert UserSession.objects.filter(pk=theirs.pk).exists()
+
+
+def test_sessions_page_query_count_does_not_grow(user, django_assert_num_queries):
+    browser = sign_in(user)
+    browser.get("/accounts/sessions/")
+    with django_assert_num_queries(8) as few:
+        browser.get("/accounts/sessions/")
+    count = len(few.captured_queries)
+    for i in range(4):
+        sign_in(user, CHROME, f"10.0.2.{i}")
+    with django_assert_num_queries(count):
+        page = browser.get("/accounts/sessions/")
+    assert page.content.count(b"Chrome on Windows") == 4
+
+
+def test_sign_out_kills_the_session(user):
+    browser = sign_in(user)
+    key = browser.session.session_key
+    response = browser.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert not Session.objects.filter(session_key=key).exists()
+    assert browser.get("/account/").status_code == 302
+    assert AuditLog.objects.filter(action="sign_out", actor=user).exists()
+
+
+def test_sign_out_by_get_does_not_sign_out(user):
+    browser = sign_in(user)
+    browser.get("/accounts/logout/")
+    assert browser.get("/account/").status_code == 200
+
+
+def test_deactivated_user_is_signed_out_on_next_request(user):
+    browser = sign_in(user)
+    services.user_deactivate(user=user)
+    assert browser.get("/account/").status_code == 302
+    assert AuditLog.objects.filter(action="user_deactivated").exists()
+
+
+def test_deactivated_flag_alone_signs_out_on_next_request(user):
+    browser = sign_in(user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    response = browser.get("/account/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+# --- admin -------------------------------------------------------------------------
+
+
+def test_admin_login_uses_the_sign_in_page(client, db):
+    response = client.get("/admin/", follow=False)
+    assert response.status_code == 302
+    response = client.get(response["Location"])
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=%2Fadmin%2F"
+
+
+def test_admin_signs_in_by_magic_link_and_enters_admin(db):
+    admin = UserFactory(role="ADMIN")
+    browser = sign_in(admin)
+    assert browser.get("/admin/").status_code == 200
+
+
+def test_signed_in_user_gets_403_not_a_login_loop(user_client):
+    response = user_client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert b"not an administrator" in response.content
+    assert len(response.redirect_chain) == 1
+
+
+def test_admin_client_reaches_admin(admin_client):
+    assert admin_client.get("/admin/accounts/user/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/password/change/",
+        "/accounts/password/set/",
+        "/accounts/password/reset/",
+        "/accounts/signup/",
+        "/accounts/email/",
+    ],
+)
+def test_password_pages_do_not_exist(client, user_client, path):
+    assert client.get(path).status_code == 404
+    assert user_client.get(path).status_code == 404
+
+
+def test_sign_in_page_has_no_password_field(client, db):
+    page = client.get("/accounts/login/").content
+    assert b'type="password"' not in page
+    assert b"No password needed" in page
+
+
+def test_admin_role_change_is_audited_through_the_service(admin_client, admin_user):
+    target = UserFactory()
+    url = f"/admin/accounts/user/{target.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(role="ADMIN", email=target.email, tier=target.tier, is_active="on")
+    data = {
+        k: v
+        for k, v in data.items()
+        if k not in ("id", "created_at", "updated_at", "last_login")
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    target.refresh_from_db()
+    assert target.role == "ADMIN"
+    entry = AuditLog.objects.get(action="role_changed")
+    assert entry.changes == {"role": ["USER", "ADMIN"]}
+    assert entry.actor == admin_user
+
+
+def test_last_admin_cannot_be_demoted(admin_user):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        services.user_role_change(user=admin_user, role="USER")
+    admin_user.refresh_from_db()
+    assert admin_user.role == "ADMIN"
+
+
+def test_admin_deactivate_action_signs_user_out(admin_client, db):
+    target = UserFactory()
+    browser = sign_in(target)
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "deactivate_users", "_selected_action": [target.pk]},
+    )
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert not target.is_active
+    assert browser.get("/account/").status_code == 302
+
+
+def test_user_admin_search_by_email_prefix(admin_client, db):
+    UserFactory(email="zed-prefix@example.com")
+    page = admin_client.get("/admin/accounts/user/", {"q": "zed-pre"})
+    assert b"zed-prefix@example.com" in page.content
+
+
+def test_magic_link_admin_is_read_only_and_shows_no_secret(admin_client, user):
+    request_link(Client(), user.email)
+    secret = last_link().rstrip("/").rsplit("/", 1)[1]
+    listing = admin_client.get("/admin/accounts/magiclink/")
+    assert listing.status_code == 200
+    assert secret.encode() not in listing.content
+    assert admin_client.get("/admin/accounts/magiclink/add/").status_code == 403
+    from accounts.models import MagicLink
+
+    link = MagicLink.objects.get()
+    detail = admin_client.get(f"/admin/accounts/magiclink/{link.pk}/change/")
+    assert detail.status_code == 200
+    assert link.token_hash.encode() in detail.content
+    assert secret.encode() not in detail.content
