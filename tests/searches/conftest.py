@@ -147,7 +147,7 @@ def dataforseo(settings):
         settings.KEYWORD_PROVIDER = "dataforseo"
         settings.DATAFORSEO_BASE_URL = fake.url
         settings.DATAFORSEO_LOGIN = "login@example.com"
-        settings.DATAFORSEO_PASSWORD = "secret"  # noqa: S105
+        settings.DATAFORSEO_PASSWORD = "secret"
         settings.DATAFORSEO_TIMEOUT = 0.3
         settings.DATAFORSEO_RETRIES = 2
         settings.DATAFORSEO_BACKOFF = 0.01

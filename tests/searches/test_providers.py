@@ -16,8 +16,12 @@ from tests.searches.conftest import dataforseo_error
 
 
 def test_sample_provider_gives_the_same_numbers_for_the_same_keyword():
-    first = SampleProvider().search_keywords(["seo tools", "buy shoes"], "US", "en", "broad")
-    again = SampleProvider().search_keywords(["buy shoes", "seo tools"], "US", "en", "broad")
+    first = SampleProvider().search_keywords(
+        ["seo tools", "buy shoes"], "US", "en", "broad"
+    )
+    again = SampleProvider().search_keywords(
+        ["buy shoes", "seo tools"], "US", "en", "broad"
+    )
     assert first[0] == again[1]
     assert first[1] == again[0]
 
