@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from http import HTTPStatus
 from urllib.parse import urlencode
 
@@ -144,7 +145,9 @@ def _account_context(request, form):
 @require_POST
 def profile_update(request):
     user = request.user
-    form = ProfileForm(request.POST, instance=user)
+    # The form validates against a copy: the service compares old and new values
+    # (for the audit row) and a failed form must not touch request.user.
+    form = ProfileForm(request.POST, instance=copy.copy(user))
     if form.is_valid():
         try:
             services.user_profile_update(
@@ -155,9 +158,6 @@ def profile_update(request):
         else:
             messages.success(request, "Profile saved.")
             return redirect("account")
-    # The instance took the invalid values during validation: reload it so the
-    # rest of the page (nav name) shows what is stored.
-    user.refresh_from_db()
     return render(
         request,
         "accounts/account.html",
