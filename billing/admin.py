@@ -34,6 +34,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "last_attempt_at",
         "processed_at",
         "error",
+        "stripe_created_at",
         "created_at",
         "updated_at",
         "payload_pretty",
@@ -50,6 +51,10 @@ class WebhookEventAdmin(admin.ModelAdmin):
         # The rows are the idempotency keys: deleting one would let a redelivery
         # apply the event a second time.
         return False
+
+    @admin.display(description="Created at Stripe")
+    def stripe_created_at(self, obj):
+        return obj.stripe_created_at
 
     @admin.display(description="Payload")
     def payload_pretty(self, obj):

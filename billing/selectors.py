@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from billing import stripe_api
+from searches.selectors import usage_for
 
 # Stripe subscription statuses with a live subscription: a new Checkout would bill
 # twice, so plan changes go through the customer portal instead.
@@ -97,6 +98,8 @@ def billing_overview(user) -> BillingOverview:
     """What the billing page shows; reads only the user row (no queries)."""
     User = get_user_model()
     tier = tier_effective(user)
+    # The counter as keyword research counts it (a passed reset date reads as 0).
+    usage = usage_for(user)
     status = user.subscription_status
     if status == "canceled":
         ends_label = "Ended"
@@ -119,6 +122,6 @@ def billing_overview(user) -> BillingOverview:
         and status in SUBSCRIBED_STATUSES,
         can_manage=bool(user.stripe_customer_id),
         keyword_quota=settings.KEYWORD_QUOTAS.get(tier),
-        keywords_used=user.keyword_searches_this_month,
-        reset_at=user.monthly_reset_at,
+        keywords_used=usage.used,
+        reset_at=usage.reset_at,
     )

@@ -72,6 +72,9 @@ def webhook_payload_verify(*, payload: bytes, sig_header: str) -> dict:
         stripe.Webhook.construct_event(payload, sig_header, secret)
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise WebhookVerificationError(str(exc)) from exc
+    if b"\\u0000" in payload:
+        # PostgreSQL's jsonb cannot store NUL characters.
+        raise WebhookVerificationError("The event contains a NUL character.")
     event_id, event_type = event.get("id"), event.get("type")
     if not (isinstance(event_id, str) and event_id and len(event_id) <= 255):
         raise WebhookVerificationError("The event has no valid id.")

@@ -317,3 +317,15 @@ def test_manage_billing_without_stripe_keys_does_nothing_harmful(client, no_stri
 
     assert response.status_code == 302
     assert _messages(response) == ["Billing is not configured on this site yet."]
+
+
+def test_usage_meter_counts_a_passed_reset_date_as_a_new_month(client, stripe_settings):
+    user = UserFactory(
+        keyword_searches_this_month=299,
+        monthly_reset_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+    )
+    client.force_login(user)
+
+    html = client.get(reverse("billing")).content.decode()
+
+    assert "<strong>0</strong> of 300 keywords used this month" in html

@@ -127,8 +127,13 @@ def test_signed_body_that_is_not_json_is_refused(client, stripe_settings):
 
 @pytest.mark.parametrize(
     "body",
-    [b"[1, 2]", b'{"type": "invoice.paid"}', b'{"id": "evt_1", "type": 5}'],
-    ids=["not-an-object", "no-id", "bad-type"],
+    [
+        b"[1, 2]",
+        b'{"type": "invoice.paid"}',
+        b'{"id": "evt_1", "type": 5}',
+        b'{"id": "evt_1", "type": "invoice.paid", "data": "\\u0000"}',
+    ],
+    ids=["not-an-object", "no-id", "bad-type", "nul-character"],
 )
 def test_signed_json_that_is_not_an_event_is_refused(client, stripe_settings, body):
     response = _post(client, body, **{"Stripe-Signature": stripe_signature(body)})
