@@ -63,7 +63,9 @@ def connections_by_state(cursor) -> list[dict]:
 def table_sizes(cursor, limit: int = TOP_TABLES) -> list[dict]:
     cursor.execute(
         "SELECT n.nspname AS schema, c.relname AS name,"
-        " greatest(c.reltuples, 0)::bigint AS estimated_rows,"
+        # -1 means never analyzed: unknown, not zero.
+        " CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END"
+        " AS estimated_rows,"
         " pg_table_size(c.oid) AS table_bytes,"
         " pg_indexes_size(c.oid) AS index_bytes,"
         " pg_total_relation_size(c.oid) AS total_bytes"

@@ -34,9 +34,11 @@ class Command(BaseCommand):
         out("")
         out("Tables (largest first; rows are estimates):")
         for row in report.tables:
+            rows = row["estimated_rows"]
+            rows = "?" if rows is None else rows
             out(
                 f"  {row['name']:<40} {filesizeformat(row['total_bytes']):>10}"
-                f"  ~{row['estimated_rows']:>10} rows  "
+                f"  ~{rows:>10} rows  "
                 f"{'#' * max(1, round(row['bar_pct'] / 5))}"
             )
         out("")
