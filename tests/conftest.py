@@ -2,6 +2,9 @@ import pytest
 
 from tests.accounts.factories import UserFactory
 
+# Real-browser fixtures (browser, page, live_url) for @pytest.mark.browser tests.
+pytest_plugins = ["tests.e2e"]
+
 
 @pytest.fixture
 def user(db):
