@@ -44,5 +44,10 @@ class PrimaryReplicaRouter:
         return None
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
-        # The replica replays the primary's schema; it is read-only anyway.
-        return db in (DEFAULT_DB_ALIAS, DIRECT_ALIAS)
+        # The replica replays the primary's schema (and refuses writes anyway).
+        if db == replica.REPLICA_ALIAS:
+            return False
+        if db in (DEFAULT_DB_ALIAS, DIRECT_ALIAS):
+            return True
+        # Any other alias (a scratch database, say) is not this router's business.
+        return None

@@ -493,12 +493,13 @@ def gunicorn_site(env: dict[str, str], *, workers: int = 1, threads: int = 1):
         )
     site = Site(base=f"http://127.0.0.1:{port}", process=process, logfile=logfile)
     try:
-        deadline = time.monotonic() + 30
+        # Generous: the machine may be busy (several test runs share 2 cores).
+        deadline = time.monotonic() + 90
         while True:
             try:
-                requests.get(site.base + "/_probe/ping", timeout=2)
+                requests.get(site.base + "/_probe/ping", timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
                         "gunicorn did not start:\n" + site.log()

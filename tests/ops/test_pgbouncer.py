@@ -7,6 +7,9 @@ the site under gunicorn with ``DATABASE_URL=<pgbouncer>?pgbouncer=true`` and
 through the pooler.
 """
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,6 +23,7 @@ from django.urls import reverse
 
 from config.database import database_from_url
 from tests.pg_servers import (
+    PROJECT_ROOT,
     gunicorn_site,
     manage,
     pgbouncer_for,
@@ -168,6 +172,51 @@ def test_key_flows_pass_with_20_concurrent_clients_on_a_pool_of_2(pooled, site):
         f"{stats['total_query_count']} queries through PgBouncer, "
         f"client connections {clients}, server connections {servers}"
     )
+
+
+# The suite's own tests of the flows every user goes through: sign-in (magic
+# links, OAuth against a local provider), sessions, account pages, admin, pages.
+SUITE_KEY_FLOWS = (
+    "tests/accounts",
+    "tests/config/test_pages.py",
+    "tests/ops/test_healthz.py",
+)
+
+
+def test_the_suites_key_flow_tests_pass_through_pgbouncer(pooled):
+    _server, bouncer = pooled
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": bouncer.url("postgres"),
+        "DIRECT_URL": "",
+        "DATABASE_READ_URL": "",
+        "DB_POOLER": "",
+        "DJANGO_TEST_DB_NAME": "test_through_pgbouncer",
+    }
+    paths = [path for path in SUITE_KEY_FLOWS if (PROJECT_ROOT / path).exists()]
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-m",
+            "not slow and not browser",
+            *paths,
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
+    assert "DuplicatePreparedStatement" not in result.stdout + result.stderr
 
 
 @contextmanager
