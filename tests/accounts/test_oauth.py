@@ -174,3 +174,32 @@ def test_provider_without_credentials_is_hidden_and_not_reachable(client, db, se
     assert b"GitHub" not in client.get("/accounts/login/").content
     response = client.post("/accounts/github/login/")
     assert response.status_code in (404, 400)
+
+
+def test_inactive_user_cannot_sign_in_with_provider(client, providers):
+    inactive = UserFactory(email="gone@example.com", is_active=False)
+    SocialAccount.objects.create(user=inactive, provider="github", uid="101")
+    providers.github_user(
+        emails=[{"email": "gone@example.com", "primary": True, "verified": True}]
+    )
+    response = oauth_round_trip(client, "github")
+    assert response.status_code == 403
+    assert b"inactive" in response.content
+    assert signed_in(client) is None
+
+
+def test_google_unverified_new_account_is_not_marked_verified(client, providers):
+    providers.google_user(client_id=GOOGLE_ID, email="unv@example.com", verified=False)
+    oauth_round_trip(client, "google")
+    user = User.objects.get(email="unv@example.com")
+    assert signed_in(client) == user.pk
+    assert user.email_verified_at is None
+
+
+def test_provider_error_shows_a_page_and_is_audited(client, providers):
+    providers.routes["/github/login/oauth/access_token"] = (400, {"error": "bad_code"})
+    response = oauth_round_trip(client, "github")
+    assert response.status_code == 401
+    assert b"Sign-in failed" in response.content
+    assert signed_in(client) is None
+    assert AuditLog.objects.filter(action="sign_in_failed").exists()
