@@ -36,7 +36,6 @@ class AuditLogAdmin(ReadOnlyAdmin):
     # the user; target_id by auditlog_target_idx), never a scan of seven years.
     search_fields = ("=actor_email", "=target_id")
     search_help_text = "Exact actor email or target id."
-    date_hierarchy = None
     ordering = ("-created_at",)
     # COUNT(*) over years of rows on every page view is what makes admins slow.
     show_full_result_count = False
@@ -63,7 +62,6 @@ class AuditLogAdmin(ReadOnlyAdmin):
 class FeatureFlagAdmin(admin.ModelAdmin):
     list_display = ("key", "enabled", "rollout_percent", "description", "updated_at")
     list_filter = ("enabled",)
-    list_editable = ()
     search_fields = ("key",)
     ordering = ("key",)
     raw_id_fields = ("allowed_users",)
