@@ -13,4 +13,7 @@ urlpatterns = [
     path("accounts/sessions/", views.sessions, name="usersessions_list"),
     path("admin/login/", views.admin_login, name="accounts_admin_login"),
     path("admin/logout/", allauth_views.logout, name="accounts_admin_logout"),
+    # Nobody has a password: the admin's password-change pages do not exist.
+    path("admin/password_change/", views.no_passwords),
+    path("admin/password_change/done/", views.no_passwords),
 ]

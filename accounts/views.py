@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -116,6 +117,10 @@ def admin_login(request):
             request, "accounts/admin_forbidden.html", status=HTTPStatus.FORBIDDEN
         )
     return redirect(f"{reverse('account_login')}?{urlencode({'next': next_url})}")
+
+
+def no_passwords(request):
+    raise Http404("There are no passwords here: sign in by email link or provider.")
 
 
 # --- account pages ---------------------------------------------------------------
