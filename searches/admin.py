@@ -53,13 +53,15 @@ class IndexedSearchMixin:
         if not term:
             return queryset, False
         if "@" in term:
-            users = (
+            # Resolve the user first (LOWER(email) is the user_email_ci_unique
+            # index) so the rows are then found through the (user, ...) index.
+            user_ids = list(
                 get_user_model()
                 .objects.annotate(email_lower=Lower("email"))
                 .filter(email_lower=term.lower())
-                .values("pk")
+                .values_list("pk", flat=True)
             )
-            return queryset.filter(user__in=users), False
+            return queryset.filter(user_id__in=user_ids), False
         if _ID.match(term):
             return queryset.filter(pk=term) | queryset.filter(user_id=term), False
         return queryset.none(), False
