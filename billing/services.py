@@ -114,7 +114,10 @@ def webhook_event_process(*, event_id: str) -> WebhookEvent:
                 with transaction.atomic():
                     handler(event=event.payload)
             except Exception as exc:
-                logger.exception("Stripe event %s (%s) failed", event.id, event.type)
+                if isinstance(exc, WebhookHandlingError):
+                    logger.warning("Stripe event %s not applied: %s", event.id, exc)
+                else:
+                    logger.exception("Stripe event %s failed", event.id)
                 event.status = WebhookEvent.Status.FAILED
                 event.error = f"{type(exc).__name__}: {exc}"
             else:
