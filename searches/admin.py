@@ -16,6 +16,7 @@ from django.utils.functional import cached_property
 
 from searches.models import APIUsage, SavedSearch, SearchHistory
 from searches.providers import PROVIDERS
+from searches.services import saved_search_delete, saved_search_rename
 
 _ID = re.compile(r"^[a-z0-9]{25}$")
 
@@ -113,7 +114,32 @@ class SavedSearchAdmin(IndexedSearchMixin, admin.ModelAdmin):
     raw_id_fields = ("user",)
     ordering = ("-created_at",)
     show_full_result_count = False
-    readonly_fields = ("id", "created_at", "updated_at", "last_accessed_at")
+    # Saved searches come from real results; staff may rename or delete one.
+    fields = (
+        "id",
+        "name",
+        "user",
+        "keywords",
+        "keyword_count",
+        "location",
+        "language",
+        "match_type",
+        "provider",
+        "results",
+        "last_accessed_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = tuple(f for f in fields if f != "name")
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved_search_rename(saved_search=obj, name=obj.name)
+
+    def delete_model(self, request, obj):
+        saved_search_delete(saved_search=obj)
 
 
 @admin.register(SearchHistory)

@@ -56,7 +56,11 @@ class QuotaExceeded(ValidationError):
             requested,
             reset_at,
         )
-        reset = f" Your quota resets on {reset_at:%b %-d, %Y}." if reset_at else ""
+        reset = (
+            f" Your quota resets on {reset_at:%b} {reset_at.day}, {reset_at.year}."
+            if reset_at
+            else ""
+        )
         super().__init__(
             f"Monthly keyword quota reached: you have used {used:,} of {limit:,} "
             f"keywords and this search needs {requested:,}.{reset} "
@@ -386,7 +390,7 @@ def search_run(
         language=language,
         match_type=match_type,
     )
-    cached = cache.get(key)
+    cached = _cache_get(key)
     try:
         if cached is not None:
             by_keyword = {item["keyword"].casefold(): item for item in cached}
@@ -398,7 +402,7 @@ def search_run(
                 for r in _fetch(provider, keywords, location, language, match_type)
             ]
             cache_hit = False
-            cache.set(key, results, timeout=settings.KEYWORD_CACHE_SECONDS)
+            _cache_set(key, results)
     except BaseException:
         # The search produced nothing: hand the allowance back.
         if signed_in:
@@ -438,6 +442,22 @@ def search_run(
         history=history,
         searched_at=now,
     )
+
+
+def _cache_get(key: str):
+    """A cached result, or None; an unreachable cache only costs a provider call."""
+    try:
+        return cache.get(key)
+    except Exception:
+        logger.warning("Keyword cache unavailable (get %s)", key, exc_info=True)
+        return None
+
+
+def _cache_set(key: str, results: list[dict]) -> None:
+    try:
+        cache.set(key, results, timeout=settings.KEYWORD_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Keyword cache unavailable (set %s)", key, exc_info=True)
 
 
 def _fetch(provider, keywords, location, language, match_type) -> list[KeywordResult]:

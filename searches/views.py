@@ -266,17 +266,21 @@ def api_keywords(request):
     "match_type": "broad"}``. Every call, refused or not, leaves an APIUsage row.
     """
     started = time.monotonic()
-    response = _api_keywords(request)
-    services.api_usage_record(
-        user=request.user,
-        endpoint=request.path[:200],
-        method=request.method or "",
-        status_code=response.status_code,
-        duration_ms=int((time.monotonic() - started) * 1000),
-        ip_address=services.client_ip(request),
-        user_agent=services.user_agent(request),
-    )
-    return response
+    status = 500  # recorded as such if the view itself breaks
+    try:
+        response = _api_keywords(request)
+        status = response.status_code
+        return response
+    finally:
+        services.api_usage_record(
+            user=request.user,
+            endpoint=request.path[:200],
+            method=request.method or "",
+            status_code=status,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            ip_address=services.client_ip(request),
+            user_agent=services.user_agent(request),
+        )
 
 
 def _api_keywords(request) -> JsonResponse:

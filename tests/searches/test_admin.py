@@ -91,3 +91,27 @@ def test_admin_search_finds_rows_by_exact_user_email(admin_client, user, other_u
 def test_searches_admin_is_closed_to_non_staff(user_client):
     response = user_client.get(reverse("admin:searches_searchhistory_changelist"))
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_saved_search_admin_renames_through_the_service_and_cannot_add(admin_client):
+    saved = SavedSearchFactory(name="Before")
+    url = reverse("admin:searches_savedsearch_change", args=[saved.pk])
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"name": "After"})
+    assert response.status_code == 302
+    saved.refresh_from_db()
+    assert saved.name == "After"
+    assert (
+        admin_client.get(reverse("admin:searches_savedsearch_add")).status_code == 403
+    )
+
+
+@pytest.mark.django_db
+def test_saved_search_admin_refuses_an_empty_name(admin_client):
+    saved = SavedSearchFactory(name="Keep")
+    url = reverse("admin:searches_savedsearch_change", args=[saved.pk])
+    response = admin_client.post(url, {"name": ""})
+    assert response.status_code == 200
+    saved.refresh_from_db()
+    assert saved.name == "Keep"

@@ -137,3 +137,16 @@ def test_api_enforces_csrf_for_session_users_and_records_the_refusal(user):
     response = _call(client, {"keywords": ["seo"]}, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200
     assert APIUsage.objects.filter(status_code=200).count() == 1
+
+
+@pytest.mark.django_db
+def test_api_records_a_call_that_breaks_with_500(user, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("searches.services.search_run", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = _call(client, {"keywords": ["seo"]})
+    assert response.status_code == 500
+    assert APIUsage.objects.get().status_code == 500
