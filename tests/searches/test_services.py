@@ -317,3 +317,19 @@ def test_deleting_a_user_keeps_their_history_anonymised(user):
     assert APIUsage.objects.get().user_id is None
     assert not SavedSearch.objects.exists()
     assert not User.objects.filter(pk=user.pk).exists()
+
+
+@pytest.mark.django_db
+def test_an_unreachable_cache_costs_a_provider_call_not_the_search(monkeypatch):
+    from searches import services as search_services
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(search_services.cache, "get", down)
+    monkeypatch.setattr(search_services.cache, "set", down)
+    provider = CountingProvider()
+    outcome = _run(_free_user(0), "seo", provider=provider)
+    assert len(provider.calls) == 1
+    assert not outcome.cache_hit
+    assert SearchHistory.objects.count() == 1
