@@ -143,12 +143,13 @@ descendants (id, forked_from_id, depth) AS (
 tree AS (
     SELECT id, depth FROM ancestors
     UNION ALL
-    SELECT id, depth FROM descendants WHERE depth > 0
+    -- No ORDER BY here: PostgreSQL evaluates the recursion level by level and
+    -- stops once LIMIT rows are out, so a huge subtree costs only its top.
+    (SELECT id, depth FROM descendants WHERE depth > 0 LIMIT %(limit)s)
 )
 SELECT app.*, tree.depth AS tree_depth
 FROM tree JOIN {table} AS app ON app.id = tree.id
 ORDER BY tree.depth, app.created_at, app.id
-LIMIT %(limit)s
 """
 
 
@@ -159,8 +160,8 @@ def app_fork_tree_nodes(
     limit: int = FORK_TREE_MAX_NODES,
 ) -> list[App]:
     """Ancestors (negative ``tree_depth``), the app itself (0) and descendants
-    (positive) in ONE recursive query. The depth bound also stops a cycle
-    someone made by hand in the admin."""
+    (positive, the ``limit`` nearest ones) in ONE recursive query. The depth
+    bound also stops a cycle someone made by hand in the admin."""
     sql = _FORK_TREE_SQL.format(table=connection.ops.quote_name(App._meta.db_table))
     return list(
         App.objects.raw(sql, {"id": app.pk, "max_depth": max_depth, "limit": limit})
@@ -214,5 +215,6 @@ def app_fork_tree(*, app: App, viewer) -> ForkTree:
         ancestors=ancestors,
         root=root,
         size=len(nodes),
-        truncated=len(nodes) >= FORK_TREE_MAX_NODES,
+        truncated=sum(1 for node in nodes if node.tree_depth > 0)
+        >= FORK_TREE_MAX_NODES,
     )

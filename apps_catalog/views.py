@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import (
     require_http_methods,
@@ -36,8 +37,29 @@ from apps_catalog.models import App, MonetizationModel, Post, Requirement
 PER_PAGE = 20
 
 
+class CappedPaginator(Paginator):
+    """Counts at most ``cap`` rows.
+
+    ``COUNT(*)`` over 700,000 ACTIVE apps takes 0.3-1 s however good the
+    indexes are; counting up to 10,000 (``SELECT COUNT(*) FROM (… LIMIT
+    10001)``) takes milliseconds, and nobody pages past page 400 anyway.
+    """
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def count_label(self) -> str:
+        if self.count > self.cap:
+            return f"{self.cap:,}+"
+        return f"{self.count:,}"
+
+
 def _page(request, queryset, per_page: int = PER_PAGE):
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+    return CappedPaginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
 def _own_app(request, app_id: str) -> App:

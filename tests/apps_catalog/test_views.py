@@ -683,3 +683,17 @@ def test_post_list_query_count_is_the_same_for_3_and_30(client):
     many = _queries(client, url)
 
     assert few == many
+
+
+def test_explore_counts_at_most_the_cap_and_says_so(client, monkeypatch):
+    from apps_catalog.views import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "cap", 5)
+    AppFactory.create_batch(7)
+
+    with CaptureQueriesContext(connection) as ctx:
+        content = client.get(reverse("explore")).content.decode()
+
+    assert "5+ apps" in content
+    count_sql = next(q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"])
+    assert "LIMIT 6" in count_sql
