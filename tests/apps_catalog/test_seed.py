@@ -48,3 +48,39 @@ def test_seed_is_idempotent(admin_user):
         MonetizationModel.objects.count(),
         Post.objects.count(),
     )
+
+
+def test_every_catalog_page_renders_for_seeded_owners_and_visitors(client, admin_user):
+    from django.urls import reverse
+
+    seed.seed_demo(admin=admin_user, stdout=None)
+
+    for app in App.objects.exclude(status=App.Status.DELETED).select_related("owner"):
+        client.force_login(app.owner)
+        urls = [
+            reverse(name, args=[app.pk])
+            for name in (
+                "app_detail",
+                "app_edit",
+                "app_archive",
+                "app_delete",
+                "app_fork",
+                "requirement_board",
+                "monetization_editor",
+                "post_list",
+            )
+        ]
+        urls += [
+            reverse("requirement_edit", args=[app.pk, r.pk])
+            for r in app.requirements.all()
+        ]
+        urls += [
+            reverse("monetization_edit", args=[app.pk, m.pk])
+            for m in app.monetization_models.all()
+        ]
+        urls += [reverse("post_edit", args=[app.pk, p.pk]) for p in app.posts.all()]
+        for url in [*urls, reverse("my_apps"), reverse("explore"), "/"]:
+            assert client.get(url).status_code == 200, url
+        client.logout()
+        expected = 200 if app.status == App.Status.ACTIVE else 404
+        assert client.get(app.get_absolute_url()).status_code == expected

@@ -481,3 +481,15 @@ def test_post_update_and_delete_by_author(user, other_user):
     assert (post.title, post.published) == ("Hello again", True)
     services.post_delete(post=post, actor=user)
     assert not Post.objects.exists()
+
+
+def test_fork_tree_shows_only_the_nearest_descendants_of_a_huge_tree():
+    root = AppFactory()
+    children = [_fork_published(root) for _ in range(3)]
+    for child in children:
+        _fork_published(child)
+
+    nodes = selectors.app_fork_tree_nodes(app=root, limit=3)
+
+    # The root plus the first level only: the walk stopped at the limit.
+    assert sorted(node.tree_depth for node in nodes) == [0, 1, 1, 1]
