@@ -62,7 +62,7 @@ class AppAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    date_hierarchy = "created_at"
+    # No date_hierarchy: its DISTINCT date_trunc() scans every app.
     ordering = ("-created_at",)
     inlines = (RequirementInline, MonetizationModelInline)
     actions = (
@@ -180,6 +180,5 @@ class PostAdmin(admin.ModelAdmin):
     autocomplete_fields = ("author", "app")
     list_select_related = ("author", "app")
     readonly_fields = ("id", "created_at", "updated_at")
-    date_hierarchy = "created_at"
     ordering = ("-created_at",)
     show_full_result_count = False

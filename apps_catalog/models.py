@@ -152,6 +152,8 @@ class App(ConstraintErrorsOnFields):
             models.Index(
                 fields=["owner", "-created_at", "-id"], name="app_owner_created_idx"
             ),
+            # Admin changelist, unfiltered: ORDER BY created_at DESC LIMIT 50.
+            models.Index(fields=["-created_at"], name="app_created_idx"),
             # Fork tree (recursive CTE walks children) and SET_NULL on delete.
             models.Index(fields=["forked_from"], name="app_forked_from_idx"),
             # Explore newest: WHERE status = 'ACTIVE' ORDER BY created_at DESC, id

@@ -156,6 +156,15 @@ def test_landing_page_shows_recent_active_apps_only(client):
     assert "Hidden draft app" not in content
 
 
+def test_landing_page_query_count_is_the_same_for_3_and_30_apps(client):
+    AppFactory.create_batch(3)
+    few = _queries(client, "/")
+    AppFactory.create_batch(27)
+    many = _queries(client, "/")
+
+    assert few == many
+
+
 # --- my apps ------------------------------------------------------------------
 
 
