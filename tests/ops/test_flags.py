@@ -31,6 +31,36 @@ def test_rollout_30_percent_enables_30_percent_of_10000_users_and_the_same_ones(
     assert first == second
 
 
+def test_buckets_are_the_same_in_another_process():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ids = [f"user{i:05d}" for i in range(10_000)]
+    code = (
+        "import django; django.setup();"
+        "from ops.selectors import flag_bucket;"
+        "print(','.join(str(flag_bucket('new-search', f'user{i:05d}'))"
+        " for i in range(10000)))"
+    )
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "12345",
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+    }
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    ).stdout.strip()
+
+    assert other == ",".join(str(flag_bucket("new-search", uid)) for uid in ids)
+
+
 @pytest.mark.django_db
 def test_rollout_30_percent_through_flag_is_enabled_matches_buckets(user_factory_batch):
     FeatureFlagFactory(key="new-search", rollout_percent=30)

@@ -67,7 +67,8 @@ def test_execute_wrapper_context_leaves_slow_query_logger_in_place():
     with connection.execute_wrapper(passthrough), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
 
-    assert connection.execute_wrappers == [slow_query_logger]
+    assert connection.execute_wrappers.count(slow_query_logger) == 1
+    assert passthrough not in connection.execute_wrappers
     assert all(
         conn.execute_wrappers.count(slow_query_logger) <= 1
         for conn in connections.all()
@@ -83,3 +84,13 @@ def test_management_commands_log_slow_queries(db, settings, caplog):
     call_command("prune_audit_log")
 
     assert any("ops_auditlog" in r.sql for r in _slow_records(caplog))
+
+
+@pytest.mark.django_db
+def test_web_requests_log_slow_queries(client, settings, caplog):
+    settings.SLOW_QUERY_MS = 0
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+
+    client.get("/healthz")
+
+    assert any("pg_stat_activity" in r.sql for r in _slow_records(caplog))
