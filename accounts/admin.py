@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from accounts import services
 from accounts.models import MagicLink, User
@@ -24,6 +25,7 @@ class UserAdmin(admin.ModelAdmin):
     list_per_page = 50
     readonly_fields = ("id", "created_at", "updated_at", "last_login")
     exclude = ("password",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ("deactivate_users", "make_admin", "make_user")
     fieldsets = (
         (None, {"fields": ("id", "email", "name", "first_name", "last_name", "image")}),

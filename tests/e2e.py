@@ -50,6 +50,15 @@ def ensure_chromium() -> Path:
     return CHROMIUM
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last. While the session's browser lives, Playwright's
+    event loop sits in the main thread and Django's ORM only works with
+    DJANGO_ALLOW_ASYNC_UNSAFE set; running them last keeps that variable away
+    from every other test (and from subprocesses they start, e.g. `check
+    --deploy`, which rejects it)."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def browser():
     executable = ensure_chromium()
