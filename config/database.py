@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
+from urllib.parse import parse_qsl, unquote, urlencode, urlparse, urlunparse
 
 import environ
 
@@ -32,6 +32,9 @@ def database_from_url(url: str, *, transaction_pooling: bool = False, **extra) -
     url, flagged = _strip_pooler_flag(url)
     config = environ.Env.db_url_config(url)
     config["ENGINE"] = "django.db.backends.postgresql"
+    # A Unix socket directory is written percent-encoded in the host part
+    # (postgres://user@%2Frun%2Fpostgresql/db); libpq needs the plain path.
+    config["HOST"] = unquote(config.get("HOST") or "")
     _merge(config, extra)
     if transaction_pooling or flagged:
         apply_transaction_pooling(config)

@@ -81,3 +81,12 @@ def test_read_url_adds_a_replica_alias(monkeypatch):
 
     assert databases["replica"]["HOST"] == "replica"
     assert databases["replica"]["TEST"] == {"MIRROR": "default"}
+
+
+def test_percent_encoded_socket_directory_is_decoded(monkeypatch):
+    databases = databases_for(
+        monkeypatch,
+        DATABASE_URL="postgres://postgres@%2Fsrv%2Fapp%2Fvar%2Fpostgres/app",
+    )
+
+    assert databases["default"]["HOST"] == "/srv/app/var/postgres"

@@ -8,9 +8,10 @@ GOOD_KEY = "k" * 20 + "9f3a-long-random-production-secret-value-123456"
 
 
 def run_manage(*args, **env_overrides):
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS")
-    }
+    # Only what a production process would have: no test-run leftovers such as
+    # DJANGO_ALLOW_ASYNC_UNSAFE (which check --deploy rightly warns about).
+    dropped = ("SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
     env.update(env_overrides)
     return subprocess.run(
