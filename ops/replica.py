@@ -117,9 +117,6 @@ class _ReplicaHealth:
         # primary meanwhile instead of queueing behind a connect timeout.
         self.probing = threading.Lock()
 
-    def reset(self) -> None:
-        self.down_until = 0.0
-
 
 health = _ReplicaHealth()
 
