@@ -5,7 +5,7 @@ from http import HTTPStatus
 from urllib.parse import urlencode
 
 from allauth.account.utils import get_next_redirect_url
-from allauth.socialaccount.models import SocialAccount, SocialApp
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -212,12 +212,13 @@ def connections(request):
 
 
 def _connections_page(request, status=HTTPStatus.OK):
+    providers = selectors.oauth_providers(request=request)
+    names = {provider.id: provider.name for provider in providers}
     accounts = list(selectors.social_accounts_for(user=request.user))
     for acc in accounts:
-        try:
-            acc.provider_name = acc.get_provider(request).name
-        except SocialApp.DoesNotExist:  # credentials removed since it was linked
-            acc.provider_name = acc.provider.title()
+        # A provider whose credentials were removed since it was linked is no
+        # longer listed: fall back to its id.
+        acc.provider_name = names.get(acc.provider, acc.provider.title())
         data = acc.extra_data or {}
         acc.label = data.get("email") or data.get("login") or acc.uid
     return render(
@@ -225,7 +226,7 @@ def _connections_page(request, status=HTTPStatus.OK):
         "socialaccount/connections.html",
         {
             "accounts": accounts,
-            "providers": selectors.oauth_providers(request=request),
+            "providers": providers,
             "email_verified": request.user.email_verified_at is not None,
         },
         status=status,

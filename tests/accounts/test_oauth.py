@@ -203,3 +203,18 @@ def test_provider_error_shows_a_page_and_is_audited(client, providers):
     assert b"Sign-in failed" in response.content
     assert signed_in(client) is None
     assert AuditLog.objects.filter(action="sign_in_failed").exists()
+
+
+def test_connections_page_query_count_does_not_grow(
+    user_client, user, providers, django_assert_num_queries
+):
+    SocialAccount.objects.create(user=user, provider="github", uid="1")
+    user_client.get("/accounts/3rdparty/")
+    with django_assert_num_queries(11) as few:
+        user_client.get("/accounts/3rdparty/")
+    count = len(few.captured_queries)
+    SocialAccount.objects.create(user=user, provider="google", uid="2")
+    SocialAccount.objects.create(user=user, provider="github", uid="3")
+    with django_assert_num_queries(count):
+        page = user_client.get("/accounts/3rdparty/")
+    assert page.content.count(b"Disconnect") == 3
