@@ -274,6 +274,7 @@ class BackupResult:
     seconds: float
     tables: int
     pruned: list[Path] = field(default_factory=list)
+    verification: VerifyResult | None = None
 
 
 def backup_dir() -> Path:
@@ -298,11 +299,15 @@ def backup_create(
     directory: Path | None = None,
     now: dt.datetime | None = None,
     prune: bool = True,
+    verify: bool = False,
 ) -> BackupResult:
     """Dump the database into ``directory`` (default BACKUP_DIR), then prune.
 
     Raises :class:`BackupError` when pg_dump fails; nothing is pruned then and no
-    file with a final name is left behind.
+    file with a final name is left behind. With ``verify``, the new file is
+    verified (:func:`backup_verify`) before anything is pruned; a file that fails
+    is renamed ``*.dump.failed`` (so retention never counts it as a good backup)
+    and nothing is pruned.
     """
     target = target_for(using)
     directory = Path(directory) if directory else backup_dir()
@@ -372,6 +377,22 @@ def backup_create(
         seconds=seconds,
         tables=len(fingerprint["tables"]),
     )
+    if verify:
+        backup.verification = backup_verify(path=final, using=using)
+        if not backup.verification.ok:
+            failed = final.with_name(final.name + ".failed")
+            os.replace(final, failed)
+            _audit(
+                AuditLog.Action.BACKUP,
+                ok=False,
+                file=failed.name,
+                error="verification failed",
+                problems=backup.verification.problems[:20],
+            )
+            raise BackupError(
+                f"Backup {failed} failed verification: "
+                + "; ".join(backup.verification.problems[:5])
+            )
     if prune:
         backup.pruned = backups_prune(
             directory=directory, prefix=target.dbname, now=now
@@ -382,6 +403,7 @@ def backup_create(
         file=final.name,
         bytes=backup.size,
         seconds=round(seconds, 2),
+        verified=backup.verification is not None,
         pruned=[p.name for p in backup.pruned],
     )
     return backup

@@ -282,3 +282,49 @@ def test_backup_of_unchanged_database_has_same_fingerprint(backup_dir, some_rows
         manifest["tables"]["public.ops_featureflag"]
         == (live["tables"]["public.ops_featureflag"])
     )
+
+
+def test_backup_with_verify_prunes_only_after_the_new_file_verified(
+    backup_dir, some_rows
+):
+    backup_dir.mkdir(parents=True)
+    prefix = connection.settings_dict["NAME"]
+    old = backup_dir / f"{prefix}-20200101T020000Z.dump"
+    same_day_older = backup_dir / f"{prefix}-{dt.datetime.now(UTC):%Y%m%d}T000000Z.dump"
+    old.write_bytes(b"x")
+    same_day_older.write_bytes(b"x")
+    out = StringIO()
+
+    call_command("backup_db", "--verify", stdout=out)
+
+    assert "Verified:" in out.getvalue()
+    # The older backup of the same day is superseded; the 2020 one is its month's.
+    assert not same_day_older.exists()
+    assert old.exists()
+
+
+def test_backup_failing_verification_is_set_aside_and_prunes_nothing(
+    backup_dir, some_rows, monkeypatch
+):
+    import ops.backups
+
+    backup_dir.mkdir(parents=True)
+    prefix = connection.settings_dict["NAME"]
+    same_day_older = backup_dir / f"{prefix}-{dt.datetime.now(UTC):%Y%m%d}T000000Z.dump"
+    same_day_older.write_bytes(b"x")
+    # Stands in for a restore that does not match (real ones: tests above).
+    monkeypatch.setattr(
+        ops.backups,
+        "backup_verify",
+        lambda **kw: ops.backups.VerifyResult(False, "test", problems=["mismatch"]),
+    )
+
+    with pytest.raises(CommandError, match="failed verification: mismatch"):
+        call_command("backup_db", "--verify", stdout=StringIO())
+
+    assert same_day_older.exists()
+    [failed] = backup_dir.glob("*.dump.failed")
+    assert [p for _, p in backups_in(backup_dir, prefix)] == [same_day_older]
+    assert AuditLog.objects.filter(
+        changes__file=failed.name, changes__ok=False
+    ).exists()
