@@ -284,16 +284,32 @@ def test_another_users_draft_answers_404(other_client, user, name, method):
 
 
 @pytest.mark.parametrize(
-    "name", ["app_edit", "app_delete", "app_archive", "monetization_editor"]
+    "name",
+    [
+        "app_edit",
+        "app_delete",
+        "app_archive",
+        "monetization_editor",
+        "requirement_board",
+        "post_list",
+    ],
 )
 def test_another_users_active_app_cannot_be_edited(other_client, user, name):
     app = AppFactory(owner=user, name="Public")
 
-    response = other_client.post(reverse(name, args=[app.pk]), {"name": "Defaced"})
+    response = other_client.post(
+        reverse(name, args=[app.pk]),
+        {"name": "Defaced", "description": "x", "title": "x", "type": "FREE"},
+    )
 
     assert response.status_code == 404
     app.refresh_from_db()
     assert (app.name, app.status) == ("Public", App.Status.ACTIVE)
+    assert not (
+        app.requirements.exists()
+        or app.posts.exists()
+        or app.monetization_models.exists()
+    )
 
 
 def test_requirement_edit_of_another_users_app_answers_404(other_client, user):
@@ -548,10 +564,12 @@ def test_requirement_edit_with_current_version_saves(user_client, user):
 def test_requirement_status_change_from_the_board(user_client, user):
     requirement = RequirementFactory(app__owner=user)
 
-    user_client.post(
+    moved = user_client.post(
         reverse("requirement_status", args=[requirement.app_id, requirement.pk]),
         {"status": "IN_PROGRESS", "version": 1, "next": "https://evil.example/"},
     )
+    # An off-site "next" is ignored.
+    assert moved["Location"] == reverse("requirement_board", args=[requirement.app_id])
     stale = user_client.post(
         reverse("requirement_status", args=[requirement.app_id, requirement.pk]),
         {"status": "REJECTED", "version": 1},
