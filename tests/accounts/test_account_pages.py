@@ -181,3 +181,18 @@ def test_seed_creates_each_tier_once(db):
     assert seed.seed_demo(admin=admin, stdout=None) == {"demo users": 0}
     admin.refresh_from_db()
     assert admin.email_verified_at is not None
+
+
+def test_deletion_cascades_owned_rows_and_keeps_search_history_anonymised(
+    user_client, user
+):
+    from searches.models import SavedSearch, SearchHistory
+    from tests.searches.factories import SavedSearchFactory, SearchHistoryFactory
+
+    SavedSearchFactory(user=user)
+    history = SearchHistoryFactory(user=user)
+    user_client.post("/account/delete/", {"confirm_email": user.email})
+    assert not SavedSearch.objects.exists()
+    history.refresh_from_db()
+    assert history.user_id is None
+    assert SearchHistory.objects.count() == 1

@@ -228,3 +228,12 @@ def test_twenty_concurrent_redemptions_sign_in_once():
     assert len(signed_in) == 1
     assert sorted(code for code, _ in results).count(410) == 19
     assert AuditLog.objects.filter(action="sign_in").count() == 1
+
+
+def test_redemption_post_needs_the_csrf_token(user):
+    browser = Client(enforce_csrf_checks=True)
+    request_link(Client(), user.email)
+    path = last_link()
+    assert browser.post(path).status_code == 403
+    assert signed_in_user_id(browser) is None
+    assert MagicLink.objects.get().used_at is None
