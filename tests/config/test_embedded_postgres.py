@@ -1,8 +1,10 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,10 +34,16 @@ def postmasters_for(pgdata: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture
-def pgdata(tmp_path):
-    path = tmp_path / "pg"
-    yield path
-    stop_server(path)
+def pgdata():
+    # Not under pytest's tmp_path: concurrent pytest runs prune each other's
+    # base temp dirs, which would pull a data directory from under a server.
+    root = Path(tempfile.mkdtemp(prefix="embedded-pg-test-"))
+    path = root / "pg"
+    try:
+        yield path
+    finally:
+        stop_server(path)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def start_concurrently(pgdata: Path, count: int) -> list[dict]:
