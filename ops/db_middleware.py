@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import DEFAULT_DB_ALIAS, connections
+
 from ops import replica
 
 
@@ -23,7 +25,13 @@ class PrimaryPinMiddleware:
             pinned=configured and replica.PIN_COOKIE in request.COOKIES
         )
         try:
-            response = self.get_response(request)
+            if configured:
+                # Raw SQL on the primary never asks the router: watch it directly.
+                primary = connections[DEFAULT_DB_ALIAS]
+                with primary.execute_wrapper(replica.note_primary_query):
+                    response = self.get_response(request)
+            else:
+                response = self.get_response(request)
             seconds = replica.sticky_seconds()
             if configured and seconds > 0 and replica.wrote():
                 response.set_cookie(

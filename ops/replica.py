@@ -3,9 +3,10 @@
 Two pieces of state decide where a read goes (see :mod:`ops.routers`):
 
 - **per request** (a ``ContextVar``, set up by ``ops.db_middleware``): once a
-  request wrote, or opened a transaction, its later reads go to the primary, so
-  it sees its own writes; a short-lived cookie carries that on to the client's
-  next requests (the redirect after a POST) while the replica catches up;
+  request wrote (through the ORM or raw SQL) or read inside a transaction, its
+  later reads go to the primary, so it sees its own writes; a short-lived cookie
+  carries that on to the client's next requests (the redirect after a POST)
+  while the replica catches up;
 - **per process**: whether the replica answered recently. A replica that fails
   to connect is skipped for ``REPLICA_RETRY_SECONDS`` and reads go to the
   primary meanwhile, so an outage costs one failed connection attempt per
@@ -80,12 +81,27 @@ def wrote() -> bool:
     return _current().wrote
 
 
+def note_primary_query(execute, sql, params, many, context):
+    """Execute wrapper for the primary's connection during a request.
+
+    Pins the request on any statement that may write (anything but a plain
+    SELECT, or any statement inside a transaction), so raw-SQL writes through
+    ``connection.cursor()``, which never ask the router, pin as ORM writes do.
+    """
+    # Composed SQL objects (psycopg.sql) count as writes: no cheap way to tell.
+    select = isinstance(sql, str) and sql.lstrip()[:6].upper() == "SELECT"
+    if context["connection"].in_atomic_block or not select:
+        mark_write()
+    return execute(sql, params, many, context)
+
+
 @contextmanager
 def use_primary():
-    """Read from the primary inside the block, e.g. after a raw-SQL write.
+    """Read from the primary inside the block.
 
-    Writes through the ORM and ``transaction.atomic`` blocks pin by themselves;
-    a write on a bare ``connection.cursor()`` is invisible to the router.
+    Writes through the ORM, reads in ``transaction.atomic`` blocks and (during a
+    request) any non-SELECT statement on the primary pin by themselves; this is
+    for the rest, e.g. a raw-SQL write in a management command.
     """
     state = _current()
     previous = state.pinned

@@ -125,6 +125,24 @@ def test_writes_go_to_the_primary_and_that_requests_reads_follow_them(
     assert served_by(sticky["server"], primary)
 
 
+def test_a_raw_sql_write_pins_the_request_too(site, servers):
+    primary, standby = servers
+    email = f"raw-{time.monotonic_ns()}@example.com"
+    assert site.post("/_probe/write", data={"email": email}).status_code == 200
+    standby.wait_for_replay(primary)
+    standby.query("SELECT pg_wal_replay_pause()")
+    try:
+        body = site.post("/_probe/raw-write", data={"email": email}).json()
+    finally:
+        standby.query("SELECT pg_wal_replay_resume()")
+        standby.wait_for_replay(primary)
+
+    assert served_by(body["before"], standby)
+    # The UPDATE went through a bare cursor, not the router, and still pinned.
+    assert body["found"] is True
+    assert served_by(body["server"], primary)
+
+
 def test_replayed_writes_are_read_from_the_replica(site, servers):
     primary, standby = servers
     email = f"replayed-{time.monotonic_ns()}@example.com"

@@ -54,6 +54,18 @@ def write(request):
 
 
 @csrf_exempt
+def raw_write(request):
+    email = request.POST["email"]
+    before = read_server()
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "UPDATE accounts_user SET name = 'raw' WHERE email = %s", [email]
+        )
+    renamed = User.objects.filter(email=email, name="raw").exists()
+    return JsonResponse({"before": before, "found": renamed, "server": read_server()})
+
+
+@csrf_exempt
 def atomic(request):
     outside = read_server()
     with transaction.atomic():
@@ -116,6 +128,7 @@ urlpatterns = [
     path("_probe/read", read),
     path("_probe/find", find),
     path("_probe/write", write),
+    path("_probe/raw-write", raw_write),
     path("_probe/atomic", atomic),
     path("_probe/sign-in", sign_in),
     path("_probe/iterate", iterate),
