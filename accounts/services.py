@@ -16,6 +16,7 @@ from allauth.account.internal.flows.login import perform_login, record_authentic
 from allauth.account.models import EmailAddress, Login
 from allauth.core import ratelimit
 from allauth.core.exceptions import RateLimited
+from allauth.core.internal.httpkit import get_client_ip
 from allauth.socialaccount.models import SocialAccount
 from allauth.socialaccount.signals import social_account_removed
 from allauth.usersessions.internal.flows import sessions as session_flows
@@ -66,9 +67,10 @@ def _token_hash(secret: str) -> str:
 
 
 def _client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address as allauth's rate limiter sees it (proxy-aware)."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return get_client_ip(request)
 
 
 def normalize_email(email: str) -> str:

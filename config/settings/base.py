@@ -139,6 +139,9 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Launchpad] "
 # address and 20 a minute per IP; the counters live in the shared cache.
 ACCOUNT_RATE_LIMITS = {"magic_link_request": "3/m/key,20/m/ip"}
 MAGIC_LINK_TTL_SECONDS = 10 * 60
+# Behind N reverse proxies (load balancer, PaaS router) the client IP used for
+# rate limits and audit rows is the N-th address from the right of X-Forwarded-For.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # A provider's *verified* email that matches an existing user signs into that user
 # and connects the provider (allauth only trusts addresses the provider marks as
 # verified: Google's email_verified claim, GitHub's /user/emails "verified").

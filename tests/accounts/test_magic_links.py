@@ -237,3 +237,9 @@ def test_redemption_post_needs_the_csrf_token(user):
     assert browser.post(path).status_code == 403
     assert signed_in_user_id(browser) is None
     assert MagicLink.objects.get().used_at is None
+
+
+def test_behind_a_proxy_the_forwarded_client_ip_is_recorded(client, db, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    request_link(client, "proxied@example.com", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert MagicLink.objects.get().requested_ip == "203.0.113.9"
