@@ -3,7 +3,8 @@ downloaded browser). Fixtures, registered in tests/conftest.py:
 
 - ``browser``: one headless Chromium for the whole run (session scope);
 - ``page``: a fresh browser context + page per test, closed afterwards;
-- ``live_url``: pytest-django's ``live_server`` URL.
+- ``live_url``: pytest-django's ``live_server`` URL;
+- ``sign_in_browser(page, live_url, user)``: a signed-in session cookie.
 
 While the browser lives, ``DJANGO_ALLOW_ASYNC_UNSAFE=true`` is set so ORM calls
 in the test thread (next to Playwright's event loop) are allowed.
@@ -104,3 +105,18 @@ def page(browser):
 @pytest.fixture
 def live_url(live_server, browser):
     return live_server.url
+
+
+def sign_in_browser(page, live_url: str, user) -> None:
+    """Give ``page``'s browser a signed-in session for ``user`` (a shortcut for
+    tests about something other than sign-in; tests/accounts covers the real
+    magic-link flow in the browser)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies(
+        [{"name": cookie.key, "value": cookie.value, "url": live_url}]
+    )
