@@ -3,7 +3,6 @@ saved searches, monthly usage resets and API usage records."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
@@ -299,30 +298,36 @@ def quota_refund(*, user, count: int) -> None:
     )
 
 
+# Slots outlive the day they count by a little, so clock skew between workers
+# cannot reopen a used slot early.
+ANON_WINDOW_SECONDS = 26 * 60 * 60
+
+
 def _anon_key(ip: str | None, now: dt.datetime) -> str:
     return f"searches:anon:{ip or 'unknown'}:{now:%Y-%m-%d}"
 
 
-def anonymous_search_consume(*, ip: str | None, now: dt.datetime | None = None):
-    """Count one anonymous search for ``ip`` today in the shared cache."""
+def anonymous_search_consume(*, ip: str | None, now: dt.datetime | None = None) -> str:
+    """Take one of today's anonymous searches for ``ip``; return its slot key.
+
+    Each allowed search is a slot key claimed with ``cache.add``, which is
+    atomic on Redis (SET NX) and on the database cache (primary key), so
+    concurrent requests can never take more than the daily allowance, whichever
+    cache backs it.
+    """
     now = now or timezone.now()
+    base = _anon_key(ip, now)
     limit = settings.KEYWORD_ANON_SEARCHES_PER_DAY
-    key = _anon_key(ip, now)
-    cache.add(key, 0, timeout=26 * 60 * 60)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=26 * 60 * 60)
-        used = 1
-    if used > limit:
-        cache.decr(key)
-        raise AnonymousLimitExceeded(limit=limit)
-    return used
+    for slot in range(1, limit + 1):
+        key = f"{base}:{slot}"
+        if cache.add(key, 1, timeout=ANON_WINDOW_SECONDS):
+            return key
+    raise AnonymousLimitExceeded(limit=limit)
 
 
-def anonymous_search_refund(*, ip: str | None, now: dt.datetime | None = None):
-    with contextlib.suppress(ValueError):
-        cache.decr(_anon_key(ip, now or timezone.now()))
+def anonymous_search_refund(*, slot_key: str) -> None:
+    """Give back a slot taken by a search that then failed."""
+    cache.delete(slot_key)
 
 
 # --- search -------------------------------------------------------------------------
@@ -368,6 +373,7 @@ def search_run(
     signed_in = user is not None and getattr(user, "is_authenticated", False)
     count = len(keywords)
     now = timezone.now()
+    anon_slot = ""
 
     if signed_in:
         quota_consume(user=user, count=count, now=now)
@@ -380,7 +386,7 @@ def search_run(
                 f"you entered {count}. Sign in to research more.",
                 code="anonymous_too_many",
             )
-        anonymous_search_consume(ip=ip_address, now=now)
+        anon_slot = anonymous_search_consume(ip=ip_address, now=now)
 
     started = time.monotonic()
     key = results_cache_key(
@@ -408,7 +414,7 @@ def search_run(
         if signed_in:
             quota_refund(user=user, count=count)
         else:
-            anonymous_search_refund(ip=ip_address, now=now)
+            anonymous_search_refund(slot_key=anon_slot)
         raise
     elapsed_ms = int((time.monotonic() - started) * 1000)
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from searches.models import SearchHistory
-from searches.services import QuotaExceeded, search_run
+from searches.services import AnonymousLimitExceeded, QuotaExceeded, search_run
 
 
 @pytest.mark.django_db(transaction=True)
@@ -72,3 +72,33 @@ def test_concurrent_searches_across_the_month_boundary_reset_once():
     # One search reset the month; the other nine added to it.
     assert user.keyword_searches_this_month == 20
     assert user.monthly_reset_at > timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_anonymous_searches_never_exceed_the_daily_allowance(settings):
+    settings.KEYWORD_ANON_SEARCHES_PER_DAY = 3
+    barrier = threading.Barrier(12)
+    outcomes = []
+    lock = threading.Lock()
+
+    def worker(i):
+        try:
+            barrier.wait()
+            try:
+                search_run(user=None, keywords=f"kw {i}", ip_address="10.9.9.9")
+                result = "ok"
+            except AnonymousLimitExceeded:
+                result = "refused"
+            with lock:
+                outcomes.append(result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["ok"] * 3 + ["refused"] * 9
+    assert SearchHistory.objects.filter(user=None).count() == 3
