@@ -107,6 +107,9 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
+            # Django's default (300 entries, then a third is culled) would evict
+            # rate-limit counters and cached keyword results under modest load.
+            "OPTIONS": {"MAX_ENTRIES": 200_000},
         }
     }
 
