@@ -62,6 +62,8 @@ class DataForSEOProvider:
         self.backoff = settings.DATAFORSEO_BACKOFF if backoff is None else backoff
 
     def search_keywords(self, keywords, location, language, match_type):
+        # Google Ads reports one volume per keyword whatever the match type; the
+        # match type still keys the cache and the history.
         if not (self.login and self.password):
             raise ProviderError(
                 "Keyword data is not configured on this site yet.",
