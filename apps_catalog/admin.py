@@ -47,9 +47,9 @@ class AppAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "created_at")
     search_fields = ("name", "domain", "owner__email", "=id")
-    autocomplete_fields = ("owner", "forked_from")
+    autocomplete_fields = ("owner",)
     list_select_related = ("owner", "forked_from")
-    readonly_fields = ("id", "fork_count", "created_at", "updated_at")
+    readonly_fields = ("id", "forked_from", "fork_count", "created_at", "updated_at")
     fields = (
         "id",
         "name",
@@ -92,6 +92,13 @@ class AppAdmin(admin.ModelAdmin):
     def recompute_fork_counts(self, request, queryset):
         fixed = services.app_fork_counts_recompute()
         self.message_user(request, f"{fixed} fork count(s) corrected.")
+
+    def get_readonly_fields(self, request, obj=None):
+        # Status changes go through the actions (services keep fork counts and
+        # the audit log right); forks are made with app_fork, never by hand.
+        if obj is not None:
+            return (*self.readonly_fields, "status")
+        return self.readonly_fields
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Requirement:

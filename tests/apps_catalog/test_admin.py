@@ -123,3 +123,35 @@ def test_admin_hard_delete_keeps_forks_and_counts(admin_client):
 
     assert not App.objects.filter(pk=fork.pk).exists()
     assert App.objects.get(pk=parent.pk).fork_count == 0
+
+
+def test_admin_change_form_cannot_change_status_or_parent_behind_the_services(
+    admin_client,
+):
+    parent = AppFactory()
+    fork = services.app_fork(app=parent, actor=AppFactory().owner)
+    other = AppFactory()
+
+    admin_client.post(
+        reverse("admin:apps_catalog_app_change", args=[fork.pk]),
+        {
+            "name": "Renamed by staff",
+            "description": "",
+            "owner": fork.owner_id,
+            "status": "DELETED",
+            "forked_from": other.pk,
+            "domain": "",
+            "requirements-TOTAL_FORMS": 0,
+            "requirements-INITIAL_FORMS": 0,
+            "monetization_models-TOTAL_FORMS": 0,
+            "monetization_models-INITIAL_FORMS": 0,
+        },
+    )
+
+    fork.refresh_from_db()
+    assert (fork.name, fork.status, fork.forked_from_id) == (
+        "Renamed by staff",
+        App.Status.DRAFT,
+        parent.pk,
+    )
+    assert App.objects.get(pk=parent.pk).fork_count == 1
