@@ -242,6 +242,26 @@ def app_fork(*, app: App, actor) -> App:
     return fork
 
 
+@transaction.atomic
+def app_fork_counts_release(*, owner) -> int:
+    """Call before deleting ``owner`` for good (GDPR): their live forks stop
+    counting towards their parents' ``fork_count``. Returns parents updated."""
+    per_parent = (
+        App.objects.filter(owner=owner, forked_from__isnull=False)
+        .exclude(status=App.Status.DELETED)
+        .exclude(forked_from__owner=owner)  # those parents go too
+        .order_by()
+        .values("forked_from")
+        .annotate(n=Count("pk"))
+    )
+    updated = 0
+    for row in per_parent:
+        updated += App.objects.filter(pk=row["forked_from"]).update(
+            fork_count=F("fork_count") - row["n"]
+        )
+    return updated
+
+
 def app_fork_counts_recompute() -> int:
     """Rewrite every ``fork_count`` that drifted (a user deleted with their
     forks, raw SQL); returns the number of apps corrected."""

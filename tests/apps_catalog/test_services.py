@@ -493,3 +493,17 @@ def test_fork_tree_shows_only_the_nearest_descendants_of_a_huge_tree():
 
     # The root plus the first level only: the walk stopped at the limit.
     assert sorted(node.tree_depth for node in nodes) == [0, 1, 1, 1]
+
+
+def test_fork_counts_release_before_a_user_is_deleted(user, other_user):
+    parent = AppFactory(owner=other_user)
+    services.app_fork(app=parent, actor=user)
+    services.app_fork(app=parent, actor=user)
+    services.app_fork(app=parent, actor=other_user)
+
+    assert services.app_fork_counts_release(owner=user) == 1
+    user.delete()
+
+    parent.refresh_from_db()
+    assert parent.fork_count == 1
+    assert services.app_fork_counts_recompute() == 0
