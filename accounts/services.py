@@ -32,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import MagicLink, User
+from apps_catalog.services import app_fork_counts_release
 from ops.models import AuditLog
 from ops.services import audit_log_record
 
@@ -376,6 +377,8 @@ def user_delete(*, user: User, confirm_email: str, request=None) -> None:
         changes={"email": user.email, "by": "self"},
         request=request,
     )
+    # Their forks go with them: the parents' fork counts must drop first.
+    app_fork_counts_release(owner=user)
     keys = list(
         UserSession.objects.filter(user=user).values_list("session_key", flat=True)
     )

@@ -196,3 +196,16 @@ def test_deletion_cascades_owned_rows_and_keeps_search_history_anonymised(
     history.refresh_from_db()
     assert history.user_id is None
     assert SearchHistory.objects.count() == 1
+
+
+def test_deleting_a_user_releases_their_forks_from_parents_counts(
+    user_client, user, other_user
+):
+    from apps_catalog import services as catalog
+    from tests.apps_catalog.factories import AppFactory
+
+    parent = AppFactory(owner=other_user)
+    catalog.app_fork(app=parent, actor=user)
+    user_client.post("/account/delete/", {"confirm_email": user.email})
+    parent.refresh_from_db()
+    assert parent.fork_count == 0
