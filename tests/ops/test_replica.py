@@ -13,8 +13,10 @@ import time
 
 import psycopg
 import pytest
+from django.http import HttpResponse
 
 from ops import replica
+from ops.db_middleware import PrimaryPinMiddleware
 from ops.routers import PrimaryReplicaRouter
 from tests.pg_servers import (
     gunicorn_site,
@@ -306,3 +308,71 @@ def test_without_a_replica_no_pin_cookie_is_set(user_client):
 
     assert response.status_code == 200
     assert "db_primary" not in response.cookies
+
+
+# --- The pinning middleware on its own ------------------------------------------
+
+
+@pytest.fixture
+def replica_on(monkeypatch):
+    monkeypatch.setattr(replica, "replica_configured", lambda: True)
+
+
+def run_middleware(request, view):
+    return PrimaryPinMiddleware(view)(request)
+
+
+def test_a_request_that_wrote_gets_a_short_lived_pin_cookie(rf, replica_on, settings):
+    settings.REPLICA_STICKY_SECONDS = 5
+
+    def view(request):
+        PrimaryReplicaRouter().db_for_write(None)
+        return HttpResponse("ok")
+
+    response = run_middleware(rf.post("/", secure=True), view)
+
+    cookie = response.cookies["db_primary"]
+    assert cookie["max-age"] == 5
+    assert cookie["secure"] and cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+
+
+def test_a_read_only_request_gets_no_cookie_and_reads_from_the_replica(rf, replica_on):
+    seen = {}
+
+    def view(request):
+        seen["pinned"] = replica.is_pinned()
+        return HttpResponse("ok")
+
+    response = run_middleware(rf.get("/"), view)
+
+    assert seen == {"pinned": False}
+    assert "db_primary" not in response.cookies
+
+
+def test_the_pin_cookie_sends_the_next_request_to_the_primary(rf, replica_on):
+    seen = {}
+
+    def view(request):
+        seen["pinned"] = replica.is_pinned()
+        return HttpResponse("ok")
+
+    request = rf.get("/")
+    request.COOKIES["db_primary"] = "1"
+    response = run_middleware(request, view)
+
+    assert seen == {"pinned": True}
+    # Reading is not writing: the cookie is not renewed.
+    assert "db_primary" not in response.cookies
+    # ...and the pin ends with the request.
+    assert not replica.is_pinned()
+
+
+def test_sticky_seconds_zero_turns_the_cookie_off(rf, replica_on, settings):
+    settings.REPLICA_STICKY_SECONDS = 0
+
+    def view(request):
+        replica.mark_write()
+        return HttpResponse("ok")
+
+    assert "db_primary" not in run_middleware(rf.post("/"), view).cookies
