@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 MAGIC_LINK_SECRET_BYTES = 32  # 256 bits from the OS's CSPRNG
 USED_LINK_RETENTION = timedelta(days=1)
+# Stripe subscription states that still bill the customer.
+LIVE_SUBSCRIPTION = {"active", "trialing", "past_due", "unpaid", "incomplete"}
 
 
 class MagicLinkRateLimited(RateLimited):
@@ -369,6 +371,12 @@ def user_delete(*, user: User, confirm_email: str, request=None) -> None:
     if normalize_email(confirm_email).lower() != user.email.lower():
         raise ValidationError(
             {"confirm_email": "Type your email address exactly to confirm."}
+        )
+    if user.stripe_subscription_id and user.subscription_status in LIVE_SUBSCRIPTION:
+        # Stripe would keep charging a card nobody can manage any more.
+        raise ValidationError(
+            "You have a running subscription. Cancel it on the billing page "
+            "first, then delete your account."
         )
     audit_log_record(
         action=AuditLog.Action.USER_DELETED,

@@ -209,3 +209,13 @@ def test_deleting_a_user_releases_their_forks_from_parents_counts(
     user_client.post("/account/delete/", {"confirm_email": user.email})
     parent.refresh_from_db()
     assert parent.fork_count == 0
+
+
+def test_running_subscription_must_be_cancelled_before_deletion(user_client, user):
+    User.objects.filter(pk=user.pk).update(
+        stripe_subscription_id="sub_123", subscription_status="active"
+    )
+    response = user_client.post("/account/delete/", {"confirm_email": user.email})
+    assert response.status_code == 400
+    assert b"running subscription" in response.content
+    assert User.objects.filter(pk=user.pk).exists()
