@@ -265,28 +265,31 @@ class PgServer:
 def primary_server(prefix: str = "opsdb-"):
     """A fresh, started primary in its own /tmp directory; stopped and removed."""
     workdir = make_workdir(prefix)
-    server = None
+    server = PgServer(pgdata=workdir / "primary")
     try:
-        server = PgServer.initdb(workdir / "primary").start()
-        yield server
+        server = PgServer.initdb(server.pgdata)
+        yield server.start()
     finally:
-        if server is not None:
-            server.stop("immediate")
+        _stop_and_remove(server, workdir)
+
+
+def _stop_and_remove(server: PgServer, workdir: Path) -> None:
+    try:
+        server.stop("immediate")
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager
 def replica_of(primary: PgServer):
     workdir = make_workdir("opsdb-replica-")
-    server = None
+    server = PgServer(pgdata=workdir / "replica")
     try:
-        server = primary.create_replica(workdir / "replica").start()
+        server = primary.create_replica(server.pgdata).start()
         server.wait_for_replay(primary)
         yield server
     finally:
-        if server is not None:
-            server.stop("immediate")
-        shutil.rmtree(workdir, ignore_errors=True)
+        _stop_and_remove(server, workdir)
 
 
 # --- PgBouncer --------------------------------------------------------------------
@@ -401,7 +404,7 @@ def pgbouncer_for(server: PgServer, *, pool_size: int = 2):
                 time.sleep(0.1)
         yield bouncer
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # immediate shutdown
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
