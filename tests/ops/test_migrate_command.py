@@ -34,3 +34,16 @@ def test_migrate_uses_default_connection_without_direct_url():
     call_command("migrate", "--plan", stdout=out)
 
     assert "DIRECT_URL" not in out.getvalue()
+
+
+def test_migrate_stays_on_default_when_direct_names_another_database(
+    direct_alias, django_db_blocker
+):
+    # As during test-database creation: default already points at the test DB.
+    connections.settings["direct"]["NAME"] = "the_real_database"
+    out = StringIO()
+
+    with django_db_blocker.unblock():
+        call_command("migrate", "--plan", stdout=out)
+
+    assert "DIRECT_URL" not in out.getvalue()

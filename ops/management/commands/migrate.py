@@ -15,9 +15,20 @@ class Command(migrate.Command):
     """
 
     def handle(self, *args, **options):
-        if options["database"] == DEFAULT_DB_ALIAS and DIRECT_ALIAS in connections:
+        if options["database"] == DEFAULT_DB_ALIAS and self._direct_reaches_default():
             options["database"] = DIRECT_ALIAS
             if options["verbosity"] >= 1:
                 self.stdout.write("Using DIRECT_URL for migrations.")
         super().handle(*args, **options)
         call_command("createcachetable", database=options["database"], verbosity=0)
+
+    @staticmethod
+    def _direct_reaches_default() -> bool:
+        # While the test runner creates its database, "default" already names
+        # the test database but "direct" still names the real one: migrating
+        # through it then would change the real database and leave the test
+        # one empty.
+        if DIRECT_ALIAS not in connections:
+            return False
+        direct = connections[DIRECT_ALIAS].settings_dict["NAME"]
+        return direct == connections[DEFAULT_DB_ALIAS].settings_dict["NAME"]
