@@ -28,17 +28,30 @@ def new_id() -> str:
 
 
 class IdField(models.CharField):
-    """Primary key holding a :func:`new_id` value."""
+    """Primary key holding a :func:`new_id` value.
+
+    The column uses the "C" collation: ids are ASCII, byte order compares
+    fastest, and a btree in C order also serves prefix (LIKE 'abc%') lookups.
+    So the second ``varchar_pattern_ops`` index that Django adds to every
+    varchar key (and every foreign key to one) is pure cost; Django skips it
+    for types not spelled ``varchar``, hence :meth:`db_type`.
+    """
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("db_collation", "C")
         kwargs.setdefault("max_length", ID_LENGTH)
         kwargs.setdefault("primary_key", True)
         kwargs.setdefault("default", new_id)
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return f"character varying({self.max_length})"
+        return super().db_type(connection)
+
     def deconstruct(self):
         name, _path, args, kwargs = super().deconstruct()
-        for key in ("max_length", "primary_key", "default", "editable"):
+        for key in ("db_collation", "max_length", "primary_key", "default", "editable"):
             kwargs.pop(key, None)
         return name, "config.ids.IdField", args, kwargs
