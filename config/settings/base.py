@@ -199,7 +199,9 @@ DATAFORSEO_LOGIN = env.str("DATAFORSEO_LOGIN", default="")
 DATAFORSEO_PASSWORD = env.str("DATAFORSEO_PASSWORD", default="")
 # --- Keyword research (searches app) ---
 # DataForSEO API base URL; tests point it at a local HTTP server.
-DATAFORSEO_BASE_URL = env.str("DATAFORSEO_BASE_URL", default="https://api.dataforseo.com")
+DATAFORSEO_BASE_URL = env.str(
+    "DATAFORSEO_BASE_URL", default="https://api.dataforseo.com"
+)
 # Seconds per DataForSEO request, retries after a 5xx/timeout and the first backoff
 # (doubling); worst case stays under gunicorn's 30 s worker timeout.
 DATAFORSEO_TIMEOUT = env.float("DATAFORSEO_TIMEOUT", default=8.0)
