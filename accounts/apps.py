@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "Accounts"
+    verbose_name = "Users and sign-in"
 
     def ready(self):
         from allauth.socialaccount.signals import social_account_added
