@@ -7,6 +7,7 @@ someone else answers 404 everywhere.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -73,6 +74,13 @@ def _visible_app(request, app_id: str) -> App:
     return get_object_or_404(
         selectors.apps_visible_to(request.user).select_related("owner"), pk=app_id
     )
+
+
+def _board_app(request, app_id: str) -> App:
+    """A page anyone who can see the app may read, but only its owner posts to."""
+    if request.method == "POST":
+        return _own_app(request, app_id)
+    return _visible_app(request, app_id)
 
 
 def _next_url(request, default: str) -> str:
@@ -261,12 +269,9 @@ def app_fork(request, app_id):
 
 @require_http_methods(["GET", "POST"])
 def requirement_board(request, app_id):
-    if request.method == "POST":
-        if not request.user.is_authenticated:
-            return redirect(f"{reverse('account_login')}?next={request.path}")
-        app = _own_app(request, app_id)
-    else:
-        app = _visible_app(request, app_id)
+    if request.method == "POST" and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    app = _board_app(request, app_id)
     is_owner = request.user.is_authenticated and request.user.pk == app.owner_id
     add_form = RequirementForm(request.POST or None) if is_owner else None
     if request.method == "POST" and add_form.is_valid():
@@ -438,12 +443,9 @@ def monetization_delete(request, app_id, model_id):
 
 @require_http_methods(["GET", "POST"])
 def post_list(request, app_id):
-    if request.method == "POST":
-        if not request.user.is_authenticated:
-            return redirect(f"{reverse('account_login')}?next={request.path}")
-        app = _own_app(request, app_id)
-    else:
-        app = _visible_app(request, app_id)
+    if request.method == "POST" and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    app = _board_app(request, app_id)
     is_owner = request.user.is_authenticated and request.user.pk == app.owner_id
     form = PostForm(request.POST or None) if is_owner else None
     if request.method == "POST" and form.is_valid():

@@ -120,3 +120,11 @@ def sign_in_browser(page, live_url: str, user) -> None:
     page.context.add_cookies(
         [{"name": cookie.key, "value": cookie.value, "url": live_url}]
     )
+
+
+def screenshot(page, name: str) -> None:
+    """Save a full-page screenshot for a human look when E2E_SCREENSHOTS names a
+    folder (``E2E_SCREENSHOTS=/tmp/shots make test``); otherwise do nothing."""
+    folder = os.environ.get("E2E_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=f"{folder}/{name}.png", full_page=True)
