@@ -1,13 +1,30 @@
+from allauth.account.admin import EmailAddressAdmin as BaseEmailAddressAdmin
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.admin import (
+    SocialAccountAdmin as BaseSocialAccountAdmin,
+)
+from allauth.socialaccount.models import SocialAccount
+from allauth.usersessions.admin import UserSessionAdmin as BaseUserSessionAdmin
+from allauth.usersessions.models import UserSession
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts import services
 from accounts.models import MagicLink, User
+from ops.admin_tools import IndexedSearchMixin, LargeTableAdmin, indexed_values_filter
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+    """Users, newest first (``user_created_at_idx``).
+
+    Filters: role, tier, active — fixed choices, each served by a
+    ``(column, created_at)`` index. Search: email or name prefix
+    (``user_email_prefix_idx`` / ``user_name_prefix_idx`` on ``UPPER(col)
+    text_pattern_ops``, what ``^field`` compiles to) or an exact id.
+    """
+
     list_display = (
         "email",
         "name",
@@ -18,11 +35,10 @@ class UserAdmin(admin.ModelAdmin):
         "last_login",
     )
     list_filter = ("role", "tier", "is_active")
-    # "^" = starts-with: an index-friendly prefix match on big tables.
-    search_fields = ("^email", "^name")
+    # "^" = starts-with: UPPER(col) LIKE 'ANN%', served by the prefix indexes.
+    search_fields = ("^email", "^name", "id__exact")
+    search_help_text = "Start of the email or name, or an exact user id."
     ordering = ("-created_at",)
-    show_full_result_count = False
-    list_per_page = 50
     readonly_fields = ("id", "created_at", "updated_at", "last_login")
     exclude = ("password",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -131,9 +147,14 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(MagicLink)
-class MagicLinkAdmin(admin.ModelAdmin):
+class MagicLinkAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     """Links are created only by the sign-in page; staff can look and delete.
-    Only the hash of a link's secret exists, so nothing here can sign anyone in."""
+    Only the hash of a link's secret exists, so nothing here can sign anyone in.
+
+    Newest first (``magiclink_created_idx``); filter on the use date
+    (``magiclink_used_idx``); search: email prefix
+    (``magiclink_email_prefix_idx``) or exact id.
+    """
 
     list_display = (
         "email",
@@ -144,9 +165,9 @@ class MagicLinkAdmin(admin.ModelAdmin):
         "requested_ip",
     )
     list_filter = ("used_at",)
-    search_fields = ("^email",)
+    search_fields = ("^email", "id__exact")
+    search_help_text = "Start of the email address, or an exact link id."
     ordering = ("-created_at",)
-    show_full_result_count = False
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     readonly_fields = (
@@ -166,3 +187,48 @@ class MagicLinkAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         # View-only detail page (the hash and dates are evidence, not settings).
         return False
+
+
+# allauth's own admins list the user of every row with one query per row and
+# search with substring matches over a join; these replace them.
+admin.site.unregister(EmailAddress)
+admin.site.unregister(SocialAccount)
+admin.site.unregister(UserSession)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(LargeTableAdmin, IndexedSearchMixin, BaseEmailAddressAdmin):
+    """Search: start of the address (allauth stores it lower-case; its
+    ``email`` index has Django's ``varchar_pattern_ops`` copy for LIKE) or the
+    exact email of the user."""
+
+    list_select_related = ("user",)
+    search_user_fields = ("user",)
+    search_help_text = "Start of the address (lower-case), or a user's exact email."
+
+    def get_search_fields(self, request):
+        return ("email__startswith",)
+
+
+@admin.register(SocialAccount)
+class SocialAccountAdmin(LargeTableAdmin, IndexedSearchMixin, BaseSocialAccountAdmin):
+    """Filter by provider (read from the ``(provider, uid)`` index, no DISTINCT
+    scan); search: exact uid or the user's exact email."""
+
+    list_filter = (indexed_values_filter("provider"),)
+    list_select_related = ("user",)
+    search_user_fields = ("user",)
+    search_help_text = "Exact provider uid, or a user's exact email."
+
+    def get_search_fields(self, request):
+        return ("uid__exact",)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(LargeTableAdmin, IndexedSearchMixin, BaseUserSessionAdmin):
+    """Search: the user's exact email or id (the ``user_id`` index)."""
+
+    list_select_related = ("user",)
+    search_fields = ("user__id__exact",)
+    search_user_fields = ("user",)
+    search_help_text = "A user's exact email or id."

@@ -109,6 +109,18 @@ class User(AbstractBaseUser):
                 OpClass(Upper("email"), name="text_pattern_ops"),
                 name="user_email_prefix_idx",
             ),
+            # Admin search by name prefix ("^name": UPPER(name) LIKE 'ANN%').
+            models.Index(
+                OpClass(Upper("name"), name="text_pattern_ops"),
+                name="user_name_prefix_idx",
+            ),
+            # Admin filters, newest first: WHERE role|tier|is_active = ?
+            # ORDER BY created_at DESC.
+            models.Index(fields=["role", "-created_at"], name="user_role_created_idx"),
+            models.Index(fields=["tier", "-created_at"], name="user_tier_created_idx"),
+            models.Index(
+                fields=["is_active", "-created_at"], name="user_active_created_idx"
+            ),
         ]
 
     def __str__(self):
@@ -187,6 +199,15 @@ class MagicLink(models.Model):
                 Lower("email"),
                 models.F("created_at").desc(),
                 name="magiclink_email_created_idx",
+            ),
+            # Admin list, newest first.
+            models.Index(fields=["-created_at"], name="magiclink_created_idx"),
+            # Admin filter on the use date (today, past 7 days, …).
+            models.Index(fields=["used_at"], name="magiclink_used_idx"),
+            # Admin search by email prefix ("^email": UPPER(email) LIKE 'ANN%').
+            models.Index(
+                OpClass(Upper("email"), name="text_pattern_ops"),
+                name="magiclink_email_prefix_idx",
             ),
         ]
 

@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps_catalog import services
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
+from ops.admin_tools import IndexedSearchMixin, LargeTableAdmin
 
 
 class RequirementInline(admin.TabularInline):
@@ -35,7 +36,16 @@ def _run_on_each(modeladmin, request, queryset, service, done: str) -> None:
 
 
 @admin.register(App)
-class AppAdmin(admin.ModelAdmin):
+class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+    """Apps, newest first (``app_created_idx``).
+
+    Filters: status (``app_status_created_idx``), created date
+    (``app_created_idx``). Search: substring of name or description (the
+    ``pg_trgm`` GIN indexes on ``UPPER(col)`` that ``icontains`` compiles to),
+    exact domain (``app_domain_unique``), exact id, or the owner's exact email
+    (resolved to the user first, then ``app_owner_created_idx``).
+    """
+
     list_display = (
         "name",
         "owner",
@@ -46,7 +56,12 @@ class AppAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "created_at")
-    search_fields = ("name", "domain", "owner__email", "=id")
+    search_fields = ("name", "description", "domain__exact", "id__exact")
+    search_user_fields = ("owner",)
+    search_help_text = (
+        "Part of the name or description, an exact domain or id, or the owner's "
+        "exact email."
+    )
     autocomplete_fields = ("owner",)
     list_select_related = ("owner", "forked_from")
     readonly_fields = ("id", "forked_from", "fork_count", "created_at", "updated_at")
@@ -71,8 +86,6 @@ class AppAdmin(admin.ModelAdmin):
         "soft_delete_apps",
         "recompute_fork_counts",
     )
-    show_full_result_count = False
-    list_per_page = 50
 
     @admin.action(description="Archive selected apps")
     def archive_apps(self, request, queryset):
@@ -130,7 +143,15 @@ class AppAdmin(admin.ModelAdmin):
 
 
 @admin.register(Requirement)
-class RequirementAdmin(admin.ModelAdmin):
+class RequirementAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+    """Requirements, newest first (``requirement_created_idx``).
+
+    Filters: status, priority (``requirement_status_created_idx``,
+    ``requirement_priority_time_idx``). Search: exact requirement or app id
+    (``requirement_app_status_idx``); to read one app's requirements by name,
+    open the app (they are inline there).
+    """
+
     list_display = (
         "short_description",
         "app",
@@ -140,12 +161,12 @@ class RequirementAdmin(admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("status", "priority")
-    search_fields = ("description", "app__name", "=app__id")
+    search_fields = ("id__exact", "app__id__exact")
+    search_help_text = "Exact requirement id or app id."
     autocomplete_fields = ("app",)
     list_select_related = ("app",)
     readonly_fields = ("id", "version", "created_at", "updated_at")
     ordering = ("-created_at",)
-    show_full_result_count = False
 
     @admin.display(description="Requirement")
     def short_description(self, obj):
@@ -168,24 +189,40 @@ class RequirementAdmin(admin.ModelAdmin):
 
 
 @admin.register(MonetizationModel)
-class MonetizationModelAdmin(admin.ModelAdmin):
+class MonetizationModelAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+    """Newest first (``monetization_created_idx``); filters: type
+    (``monetization_type_created_idx``), interval
+    (``monetization_interval_idx``); search: exact id or app id
+    (``monetization_app_idx``)."""
+
     list_display = ("app", "type", "price", "subscription_interval", "created_at")
     list_filter = ("type", "subscription_interval")
-    search_fields = ("app__name", "=app__id")
+    search_fields = ("id__exact", "app__id__exact")
+    search_help_text = "Exact id or app id."
     autocomplete_fields = ("app",)
     list_select_related = ("app",)
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)
-    show_full_result_count = False
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+    """Posts, newest first (``post_created_idx``).
+
+    Filters: published (``post_published_created_idx``), created date
+    (``post_created_idx``). Search: start of the title
+    (``post_title_prefix_idx``), exact id or app id (``post_app_created_idx``),
+    or the author's exact email (``post_author_created_idx``).
+    """
+
     list_display = ("title", "author", "app", "published", "created_at")
     list_filter = ("published", "created_at")
-    search_fields = ("title", "author__email", "app__name")
+    search_fields = ("^title", "id__exact", "app__id__exact")
+    search_user_fields = ("author",)
+    search_help_text = (
+        "Start of the title, an exact post or app id, or the author's exact email."
+    )
     autocomplete_fields = ("author", "app")
     list_select_related = ("author", "app")
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)
-    show_full_result_count = False

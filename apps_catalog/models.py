@@ -245,6 +245,15 @@ class Requirement(ConstraintErrorsOnFields):
             models.Index(
                 fields=["app", "priority"], name="requirement_app_priority_idx"
             ),
+            # Admin list, newest first, and its status / priority filters.
+            models.Index(fields=["-created_at"], name="requirement_created_idx"),
+            models.Index(
+                fields=["status", "-created_at"], name="requirement_status_created_idx"
+            ),
+            models.Index(
+                fields=["priority", "-created_at"],
+                name="requirement_priority_time_idx",
+            ),
         ]
 
     def __str__(self):
@@ -336,6 +345,15 @@ class MonetizationModel(ConstraintErrorsOnFields):
             ),
             # Explore filter: EXISTS (... WHERE type = ? AND app_id = app.id).
             models.Index(fields=["type", "app"], name="monetization_type_app_idx"),
+            # Admin list, newest first, and its type / interval filters.
+            models.Index(fields=["-created_at"], name="monetization_created_idx"),
+            models.Index(
+                fields=["type", "-created_at"], name="monetization_type_created_idx"
+            ),
+            models.Index(
+                fields=["subscription_interval", "-created_at"],
+                name="monetization_interval_idx",
+            ),
         ]
 
     def __str__(self):
@@ -396,6 +414,13 @@ class Post(ConstraintErrorsOnFields):
             # Posts on an app page: WHERE app_id = ? ORDER BY created_at DESC.
             models.Index(
                 fields=["app", "-created_at", "-id"], name="post_app_created_idx"
+            ),
+            # Admin list, newest first, and its date filter.
+            models.Index(fields=["-created_at"], name="post_created_idx"),
+            # Admin search by title prefix ("^title": UPPER(title) LIKE 'AB%').
+            models.Index(
+                OpClass(Upper("title"), name="text_pattern_ops"),
+                name="post_title_prefix_idx",
             ),
         ]
 

@@ -5,11 +5,18 @@ from django.utils.html import format_html
 
 from billing import services
 from billing.models import WebhookEvent
+from ops.admin_tools import LargeTableAdmin, indexed_values_filter
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
-    """Stripe deliveries: read-only audit trail, with a retry for FAILED events."""
+class WebhookEventAdmin(LargeTableAdmin, admin.ModelAdmin):
+    """Stripe deliveries: read-only audit trail, with a retry for FAILED events.
+
+    Newest first (``webhookevent_created_idx``); filters: status (fixed
+    choices, ``webhookevent_status_idx``) and type (values read through
+    ``webhookevent_type_idx``, no DISTINCT scan); search: exact event id (the
+    primary key).
+    """
 
     list_display = (
         "id",
@@ -20,10 +27,11 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "last_attempt_at",
         "processed_at",
     )
-    list_filter = ("status", "type")
-    search_fields = ("=id",)
+    list_filter = ("status", indexed_values_filter("type"))
+    # "id__exact" is id = 'evt_…' (the primary key); "=id" would be UPPER(id).
+    search_fields = ("id__exact",)
+    search_help_text = "Exact Stripe event id (evt_…)."
     ordering = ("-created_at",)
-    show_full_result_count = False
     actions = ["reprocess"]
     fields = (
         "id",

@@ -46,6 +46,8 @@ class WebhookEvent(models.Model):
             models.Index(
                 fields=["status", "created_at"], name="webhookevent_status_idx"
             ),
+            # Admin list, newest first.
+            models.Index(fields=["-created_at"], name="webhookevent_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

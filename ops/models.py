@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from config.ids import IdField
@@ -64,6 +65,20 @@ class AuditLog(models.Model):
             ),
             # Admin filter by action.
             models.Index(fields=["action", "-created_at"], name="auditlog_action_idx"),
+            # Admin filter by target type, newest first (and its list of types).
+            models.Index(
+                fields=["target_type", "-created_at"],
+                name="auditlog_type_created_idx",
+            ),
+            # Admin search by exact target id (any type).
+            models.Index(fields=["target_id"], name="auditlog_target_id_idx"),
+            # Admin search "=actor_email": UPPER(actor_email) = UPPER(?), newest
+            # first; the email stays when the actor's account is deleted.
+            models.Index(
+                Upper("actor_email"),
+                models.F("created_at").desc(),
+                name="auditlog_actor_email_idx",
+            ),
         ]
 
     def __str__(self):
@@ -145,6 +160,8 @@ class SystemMetric(models.Model):
             models.Index(
                 fields=["metric", "timestamp"], name="systemmetric_metric_ts_idx"
             ),
+            # Admin list, newest first (ties by id).
+            models.Index(fields=["timestamp", "id"], name="systemmetric_time_idx"),
         ]
 
     def __str__(self):

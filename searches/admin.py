@@ -1,34 +1,17 @@
 """Staff views of keyword research data.
 
 SearchHistory and APIUsage grow to tens of millions of rows, so their change
-lists never COUNT the whole table (capped count, no full result count, no
-date_hierarchy), filter only through indexed columns with fixed choices (no
-SELECT DISTINCT), and search only by exact, indexed values.
+lists never COUNT the whole table (``ops.admin_tools``: estimated counts, no
+full result count, no date_hierarchy), filter only through indexed columns with
+fixed choices (no SELECT DISTINCT), and search only by exact, indexed values.
 """
 
-import re
-
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
-from django.db.models.functions import Lower
-from django.utils.functional import cached_property
 
+from ops.admin_tools import IndexedSearchMixin, LargeTableAdmin
 from searches.models import APIUsage, SavedSearch, SearchHistory
 from searches.providers import PROVIDERS
 from searches.services import saved_search_delete, saved_search_rename
-
-_ID = re.compile(r"^[a-z0-9]{25}$")
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most ``CAP + 1`` rows: ``SELECT COUNT(*) FROM (... LIMIT n)``."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self):
-        return self.object_list[: self.CAP + 1].count()
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,28 +27,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class IndexedSearchMixin:
-    """Search by exact user email (``user_email_ci_unique``) or exact id."""
+class UserOrIdSearch(IndexedSearchMixin):
+    """Search by a user's exact email (resolved through
+    ``user_email_ci_unique``, then the ``(user, …)`` index) or an exact row or
+    user id (primary key, ``(user, …)`` index)."""
 
-    search_help_text = "Exact user email or id."
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if "@" in term:
-            # Resolve the user first (LOWER(email) is the user_email_ci_unique
-            # index) so the rows are then found through the (user, ...) index.
-            user_ids = list(
-                get_user_model()
-                .objects.annotate(email_lower=Lower("email"))
-                .filter(email_lower=term.lower())
-                .values_list("pk", flat=True)
-            )
-            return queryset.filter(user_id__in=user_ids), False
-        if _ID.match(term):
-            return queryset.filter(pk=term) | queryset.filter(user_id=term), False
-        return queryset.none(), False
+    search_fields = ("id__exact", "user__id__exact")
+    search_user_fields = ("user",)
+    search_help_text = "Exact user email or id, or an exact row id."
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -84,6 +53,9 @@ class ProviderFilter(admin.SimpleListFilter):
 
 
 class StatusClassFilter(admin.SimpleListFilter):
+    """4xx and 5xx rows are found through ``apiusage_error_time_idx`` (partial,
+    ``status_code >= 400``); 2xx are most rows, read along the time index."""
+
     title = "status"
     parameter_name = "status"
 
@@ -98,7 +70,10 @@ class StatusClassFilter(admin.SimpleListFilter):
 
 
 @admin.register(SavedSearch)
-class SavedSearchAdmin(IndexedSearchMixin, admin.ModelAdmin):
+class SavedSearchAdmin(LargeTableAdmin, UserOrIdSearch, admin.ModelAdmin):
+    """Newest first (``savedsearch_created_idx``); filter: match type
+    (``savedsearch_match_created_idx``)."""
+
     list_display = (
         "name",
         "user",
@@ -113,7 +88,6 @@ class SavedSearchAdmin(IndexedSearchMixin, admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     ordering = ("-created_at",)
-    show_full_result_count = False
     # Saved searches come from real results; staff may rename or delete one.
     fields = (
         "id",
@@ -143,7 +117,11 @@ class SavedSearchAdmin(IndexedSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(SearchHistory)
-class SearchHistoryAdmin(IndexedSearchMixin, ReadOnlyAdmin):
+class SearchHistoryAdmin(LargeTableAdmin, UserOrIdSearch, ReadOnlyAdmin):
+    """Newest first (``searchhist_time_idx``); filters: provider
+    (``searchhist_provider_time_idx``), search date (``searchhist_time_idx``),
+    cache hit (``searchhist_cache_hit_time_idx``, partial: hits only)."""
+
     list_display = (
         "searched_at",
         "user",
@@ -163,13 +141,16 @@ class SearchHistoryAdmin(IndexedSearchMixin, ReadOnlyAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     ordering = ("-searched_at", "-id")
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    list_per_page = 50
 
 
 @admin.register(APIUsage)
-class APIUsageAdmin(IndexedSearchMixin, ReadOnlyAdmin):
+class APIUsageAdmin(LargeTableAdmin, UserOrIdSearch, ReadOnlyAdmin):
+    """Newest first (``apiusage_time_idx``); filters: status class, date;
+    search also by exact IP address (``apiusage_ip_time_idx``)."""
+
+    search_ip_fields = ("ip_address",)
+    search_help_text = "Exact user email or id, row id, or IP address."
+
     list_display = (
         "timestamp",
         "method",
@@ -183,6 +164,3 @@ class APIUsageAdmin(IndexedSearchMixin, ReadOnlyAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     ordering = ("-timestamp", "-id")
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    list_per_page = 50

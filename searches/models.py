@@ -87,6 +87,12 @@ class SavedSearch(models.Model):
             models.Index(
                 fields=["user", "-last_accessed_at"], name="savedsearch_user_access_idx"
             ),
+            # Admin list, newest first, and its match-type filter.
+            models.Index(fields=["-created_at"], name="savedsearch_created_idx"),
+            models.Index(
+                fields=["match_type", "-created_at"],
+                name="savedsearch_match_created_idx",
+            ),
         ]
 
     def __str__(self):
@@ -150,6 +156,13 @@ class SearchHistory(models.Model):
             models.Index(
                 fields=["provider", "searched_at"], name="searchhist_provider_time_idx"
             ),
+            # Admin filter "cache hits", newest first; partial, so misses (the
+            # rows read along searchhist_time_idx) cost it nothing.
+            models.Index(
+                fields=["searched_at", "id"],
+                condition=models.Q(cache_hit=True),
+                name="searchhist_cache_hit_time_idx",
+            ),
         ]
 
     def __str__(self):
@@ -204,6 +217,12 @@ class APIUsage(models.Model):
             ),
             # Admin list, newest first.
             models.Index(fields=["timestamp", "id"], name="apiusage_time_idx"),
+            # Admin filter "4xx" / "5xx", newest first; partial: errors only.
+            models.Index(
+                fields=["timestamp", "id"],
+                condition=models.Q(status_code__gte=400),
+                name="apiusage_error_time_idx",
+            ),
         ]
 
     def __str__(self):
