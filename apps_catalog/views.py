@@ -34,6 +34,7 @@ from apps_catalog.forms import (
     form_errors_add,
 )
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
+from ops.admin_tools import capped_count
 
 PER_PAGE = 20
 
@@ -50,7 +51,7 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.order_by()[: self.cap + 1].count()
+        return capped_count(self.object_list, cap=self.cap)
 
     @property
     def count_label(self) -> str:

@@ -34,6 +34,16 @@ EXACT_COUNT_LIMIT = 10_000
 _ID = re.compile(r"^[a-z][a-z0-9]{24}$")
 
 
+def capped_count(queryset, *, cap: int = EXACT_COUNT_LIMIT) -> int:
+    """Rows of ``queryset``, counted up to ``cap + 1`` at most.
+
+    ``SELECT COUNT(*) FROM (SELECT id … LIMIT cap + 1)``: the scan stops after
+    ``cap + 1`` rows, so a result above ``cap`` means "more than cap". Shared by
+    the admin's paginator and the catalog's pages.
+    """
+    return queryset.order_by().values("pk")[: cap + 1].count()
+
+
 def table_row_estimate(*, model, using: str = "default") -> int | None:
     """The planner's row estimate for ``model``'s table, ``None`` if never analyzed.
 
@@ -131,7 +141,7 @@ class EstimatedCountPaginator(Paginator):
         return int(count), bool(estimated)
 
     def _filtered_count(self, queryset) -> tuple[int, bool]:
-        capped = queryset.order_by().values("pk")[: self.cap + 1].count()
+        capped = capped_count(queryset, cap=self.cap)
         if capped <= self.cap:
             return capped, False
         return max(explain_row_estimate(queryset), capped), True
