@@ -54,7 +54,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # allauth's UserSessionsMiddleware, throttled to one write a minute per browser.
+    "accounts.middleware.UserSessionActivityMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -162,6 +163,8 @@ for _provider, _prefix in (("google", "GOOGLE"), ("github", "GITHUB")):
             "APPS": [{"client_id": _client_id, "secret": _secret, "key": ""}],
         }
 USERSESSIONS_TRACK_ACTIVITY = True
+# Seconds between two activity writes of one browser (accounts.middleware).
+USERSESSIONS_ACTIVITY_INTERVAL = 60
 
 # --- Email ----------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")
