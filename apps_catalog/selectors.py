@@ -25,6 +25,34 @@ EXPLORE_SORTS = {
     "forks": ("-fork_count", "-created_at", "-id"),
 }
 
+EXPLORE_CARD_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "status",
+    "fork_count",
+    "created_at",
+    "owner__id",
+    "owner__email",
+    "owner__name",
+    "owner__first_name",
+    "owner__last_name",
+)
+MY_APPS_FIELDS = (
+    "id",
+    "name",
+    "domain",
+    "status",
+    "owner_id",
+    "fork_count",
+    "created_at",
+    "updated_at",
+    "forked_from__id",
+    "forked_from__name",
+    "forked_from__status",
+    "forked_from__owner_id",
+)
+
 # How far the fork tree walks, and how many nodes a page shows at most: a
 # popular app may have thousands of descendants.
 FORK_TREE_MAX_DEPTH = 25
@@ -57,8 +85,12 @@ def apps_explore(
                 )
             )
         )
-    return apps.select_related("owner").order_by(
-        *EXPLORE_SORTS.get(sort, EXPLORE_SORTS["newest"])
+    # Only what the cards render (owner's display name included): the owner's
+    # 25 columns and the app's domain/timestamps are never shown here.
+    return (
+        apps.select_related("owner")
+        .only(*EXPLORE_CARD_FIELDS)
+        .order_by(*EXPLORE_SORTS.get(sort, EXPLORE_SORTS["newest"]))
     )
 
 
@@ -73,10 +105,12 @@ def apps_with_monetization(apps: QuerySet[App]) -> QuerySet[App]:
 
 
 def apps_of_owner(*, owner) -> QuerySet[App]:
-    """My apps: everything but soft-deleted, newest first."""
+    """My apps: everything but soft-deleted, newest first (the columns the
+    table renders; of the parent only what its link needs)."""
     return (
         App.objects.owned_by(owner)
         .select_related("forked_from")
+        .only(*MY_APPS_FIELDS)
         .order_by("-created_at", "-id")
     )
 

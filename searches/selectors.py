@@ -97,6 +97,20 @@ def history_cursor_decode(value: str | None) -> tuple[dt.datetime, str] | None:
     return moment, pk
 
 
+HISTORY_LIST_FIELDS = (
+    "id",
+    "user_id",
+    "keywords",
+    "keyword_count",
+    "avg_volume",
+    "total_volume",
+    "provider",
+    "cache_hit",
+    "response_time_ms",
+    "searched_at",
+)
+
+
 def history_page(
     *, user, cursor: str | None = None, size: int = HISTORY_PAGE_SIZE
 ) -> tuple[list[SearchHistory], str | None]:
@@ -105,7 +119,8 @@ def history_page(
     Keyset pagination on (searched_at, id) walks the ``searchhist_user_time_idx``
     index: every page costs the same however deep, and nothing is counted.
     """
-    qs = SearchHistory.objects.filter(user=user)
+    # The columns the history table renders (not IP, user agent, locale …).
+    qs = SearchHistory.objects.filter(user=user).only(*HISTORY_LIST_FIELDS)
     position = history_cursor_decode(cursor)
     if position is not None:
         moment, pk = position
