@@ -21,7 +21,7 @@ from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
 from django.contrib import admin
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -142,7 +142,7 @@ def _plan_nodes(plan):
 
 
 def _explain(queryset, *, no_seqscan=True, no_sort=True, bitmap=False) -> list[dict]:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         if no_seqscan:
             cursor.execute("SET LOCAL enable_seqscan = off")
         if bitmap:
@@ -154,6 +154,7 @@ def _explain(queryset, *, no_seqscan=True, no_sort=True, bitmap=False) -> list[d
         try:
             plan = json.loads(queryset.explain(format="json"))[0]["Plan"]
         finally:
+            # A released savepoint would keep SET LOCAL until the test ends.
             cursor.execute(
                 "RESET enable_seqscan; RESET enable_sort;"
                 " RESET enable_indexscan; RESET enable_indexonlyscan"
@@ -230,7 +231,7 @@ def test_every_filter_choice_and_the_ordering_use_an_index(admin_client, label):
     assert checked or not cl.filter_specs
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_estimate_is_used_once_the_table_is_large(admin_client, monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "cap", 5)
     monkeypatch.setattr(EstimatedCountPaginator, "max_rows", 10)
@@ -318,8 +319,11 @@ def _analyze(*tables):
             cursor.execute(f"ANALYZE {table}")
 
 
+# Tests that ANALYZE are transactional: ANALYZE writes pg_class in place (a
+# rollback keeps its numbers), while the TRUNCATE that ends a transactional test
+# resets them, so later tests plan against the statistics they expect.
 @pytest.fixture
-def many_users(db):
+def many_users(transactional_db):
     User.objects.bulk_create(
         User(email=f"bulk{i}@example.com", name=f"Bulk {i}", password="!")
         for i in range(5000)
@@ -327,7 +331,7 @@ def many_users(db):
     _analyze("accounts_user")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_user_search_is_an_index_prefix_match(admin_client, many_users):
     target = UserFactory(email="Zed.Prefix@example.com", name="Zed")
     _analyze("accounts_user")
@@ -341,7 +345,7 @@ def test_user_search_is_an_index_prefix_match(admin_client, many_users):
     assert {"user_email_prefix_idx", "user_name_prefix_idx"} <= used
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_app_search_uses_trigram_owner_and_key_indexes(admin_client, many_users):
     owner = UserFactory(email="owner@example.com")
     others = list(User.objects.all()[:50])
@@ -367,7 +371,7 @@ def test_app_search_uses_trigram_owner_and_key_indexes(admin_client, many_users)
     assert "app_owner_created_idx" in {n.get("Index Name") for n in nodes}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_history_search_uses_the_user_and_primary_key_indexes(
     admin_client, many_users, user
 ):
