@@ -38,6 +38,12 @@ format: $(STAMP)
 seed: migrate
 	$(PY) manage.py seed
 
+# Benchmark suite (never part of `make test`): SCALE=small (default) or large.
+# See README "Benchmarks"; results go to bench/results/<date>-<scale>.md.
+SCALE ?= small
+bench: $(STAMP)
+	$(PY) bench/run.py --scale $(SCALE) $(BENCH_ARGS)
+
 stop-db: $(STAMP)
 	$(PY) manage.py embedded_db stop
 
