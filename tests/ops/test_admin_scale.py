@@ -245,6 +245,7 @@ def test_estimate_is_used_once_the_table_is_large(admin_client, monkeypatch):
     # Pages stop at max_rows: OFFSET never walks deep into the table.
     assert cl.paginator.num_pages == 1
     assert b"about 30" in response.content
+    assert b"about 30 results" in response.content  # next to the search box
     table_counts = [q for q in queries if "COUNT(" in q.upper()]
     assert len(table_counts) == 1 and "pg_class" in table_counts[0]
 
