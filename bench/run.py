@@ -655,12 +655,18 @@ def webhook_replay(base: str, path: Path, run_id: str, count: int = 200) -> dict
     from billing.models import WebhookEvent
 
     rows = WebhookEvent.objects.filter(id__startswith=f"evt_bench_{run_id}_")
-    before = rows.count()
+    delivered = set(rows.values_list("id", flat=True))
+    before = len(delivered)
     now = int(time.time())
-    answered = 0
+    answered = replayed = 0
     with path.open() as events:
-        for _, line in zip(range(count), events, strict=False):
+        for line in events:
             body = line.rstrip("\n").split("\t", 1)[1].encode()
+            if json.loads(body)["id"] not in delivered:
+                continue  # never sent: it would be new, not a redelivery
+            if replayed == count:
+                break
+            replayed += 1
             request = urllib.request.Request(
                 base + "/billing/webhook/",
                 data=body,
@@ -672,7 +678,7 @@ def webhook_replay(base: str, path: Path, run_id: str, count: int = 200) -> dict
             with urllib.request.urlopen(request, timeout=10) as response:
                 answered += response.status == 200
     return {
-        "replayed": count,
+        "replayed": replayed,
         "answered_200": answered,
         "new_rows": rows.count() - before,
         "reprocessed": rows.exclude(attempts=1).count(),
@@ -766,6 +772,28 @@ def report(scale: str, data: dict) -> str:
             f"{r['p50_ms'] / floor['p50_ms']:.1f} | "
             f"{data['queries'].get(page['name'], '-')} | {r['non_2xx']} |"
         )
+    baseline = data.get("baseline")
+    if baseline:
+        lines += [
+            "",
+            f"### Against small scale ({baseline['file']})",
+            "",
+            "| page | small p95 | this p95 | ratio (target <= 1.5) | small queries | "
+            "these queries |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for page in data["pages"]:
+            name = page["name"]
+            small = baseline["load"].get(name)
+            if not small:
+                continue
+            r = data["load"][name]
+            lines.append(
+                f"| {name} | {small['p95_ms']:.2f} | {r['p95_ms']:.2f} | "
+                f"{r['p95_ms'] / small['p95_ms']:.2f} | "
+                f"{baseline['queries'].get(name, '-')} | "
+                f"{data['queries'].get(name, '-')} |"
+            )
     lines += [
         "",
         "## Webhook",
@@ -906,7 +934,7 @@ def main(argv=None) -> int:
         server.stop()
     if webhook[0]["rps"] < 500:
         log("webhook below 500/s with sync workers: trying gthread workers")
-        server = Gunicorn({**os.environ, **env}, worker_class="gthread", threads=4)
+        server = Gunicorn({**os.environ, **env}, worker_class="gthread", threads=8)
         try:
             webhook.append(
                 load_webhook(
@@ -938,6 +966,15 @@ def main(argv=None) -> int:
         "orm_iterations": args.orm_iterations,
         "orm_raw": orm_raw,
     }
+    if args.scale != "small":
+        smalls = sorted(RESULTS_DIR.glob("*-small.json"))
+        if smalls:
+            small = json.loads(smalls[-1].read_text())
+            data["baseline"] = {
+                "file": smalls[-1].name,
+                "load": small["load"],
+                "queries": small["queries"],
+            }
     text = report(args.scale, data)
     print(text)
     if not args.no_write:
