@@ -10,7 +10,7 @@
   last 30 days, 12 ISO weeks and 12 months that have backups, in the style of
   restic's ``--keep-daily/--keep-weekly/--keep-monthly``. The newest backup is
   always kept.
-- ``verify_backup`` restores a file into a scratch database ``verify_<random>``
+- ``verify_backup`` restores a file into a scratch database ``verify_<pid>_<random>``
   and compares it with the manifest (or, without one, with the live database:
   meaningful only when nothing wrote to it since the dump), then drops it. The
   manifest also holds the file's SHA-256, so any damaged byte is caught even
@@ -659,7 +659,8 @@ def backup_verify(
             expected = database_fingerprint(conn)
         compared_with = f"live database {target.dbname}"
 
-    scratch = f"verify_{secrets.token_hex(6)}"
+    # The pid tells whose scratch database it is if a crash leaves one behind.
+    scratch = f"verify_{os.getpid()}_{secrets.token_hex(4)}"
     _create_database(target, scratch)
     try:
         restored = _pg_restore(target, path, scratch)

@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 import shutil
 from io import StringIO
 from pathlib import Path
@@ -61,9 +62,11 @@ def _fingerprint(dbname=None):
 
 
 def _leftover_verify_databases():
+    # Only this process's scratch databases: other runs may share the server.
     with target_for().connect() as conn:
         return conn.execute(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'verify\\_%'"
+            "SELECT count(*) FROM pg_database WHERE datname LIKE %s",
+            [f"verify\\_{os.getpid()}\\_%"],
         ).fetchone()[0]
 
 
