@@ -7,6 +7,7 @@ from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.admin import UserSessionAdmin as BaseUserSessionAdmin
 from allauth.usersessions.models import UserSession
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -191,6 +192,8 @@ class MagicLinkAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
 
 # allauth's own admins list the user of every row with one query per row and
 # search with substring matches over a join; these replace them.
+# Access is by role (ADMIN sees everything), not by Django groups: hide the page.
+admin.site.unregister(Group)
 admin.site.unregister(EmailAddress)
 admin.site.unregister(SocialAccount)
 admin.site.unregister(UserSession)

@@ -233,3 +233,10 @@ def test_magic_link_admin_is_read_only_and_shows_no_secret(admin_client, user):
     assert detail.status_code == 200
     assert link.token_hash.encode() in detail.content
     assert secret.encode() not in detail.content
+
+
+def test_admin_does_not_offer_unused_django_groups(admin_client):
+    response = admin_client.get("/admin/")
+
+    assert response.status_code == 200
+    assert b"/admin/auth/group/" not in response.content
