@@ -296,15 +296,17 @@ def subjects_prepare() -> Subjects:
         # Unlimited quota: /search/ must show results, never a quota refusal.
         User.objects.filter(pk=heavy.pk).update(tier=User.Tier.ENTERPRISE)
         heavy.refresh_from_db()
-    app_id = meta_get("app_page")
+    app_id = meta_get("app_page_forks3")
     if not app_id:
+        # The same page at every scale: an ACTIVE app with three forks (the
+        # most-forked app's tree would grow with the scale).
         app_id = (
-            App.objects.filter(status=App.Status.ACTIVE)
-            .order_by("-fork_count", "-created_at", "-id")
+            App.objects.filter(status=App.Status.ACTIVE, fork_count=3)
+            .order_by("-created_at", "-id")
             .values_list("id", flat=True)
             .first()
         )
-        meta_set("app_page", app_id)
+        meta_set("app_page_forks3", app_id)
 
     subjects = Subjects(admin=admin, heavy=heavy, app_id=app_id)
     cookie_name = settings.SESSION_COOKIE_NAME
