@@ -64,6 +64,8 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
     # this one waits on the uncommitted row, then finds it PROCESSED under the
     # lock; a handler error still leaves a committed FAILED row.
     with transaction.atomic(), connection.cursor() as cursor:
+        # Answer fast: a delivery never queues behind a stuck one for long.
+        cursor.execute("SET LOCAL lock_timeout = '10s'")
         cursor.execute(
             f"""
             INSERT INTO {table}
@@ -83,10 +85,23 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
                 now,
             ],
         )
-        inserted = cursor.fetchone() is not None
-        if not inserted:
+        if cursor.fetchone() is None:
             logger.info("Stripe event %s delivered again", event["id"])
-        return webhook_event_process(event_id=event["id"])
+            return webhook_event_process(event_id=event["id"])
+        # Just inserted by this transaction, so already ours alone (a concurrent
+        # delivery's INSERT waits for our commit): no need to read it back.
+        record = WebhookEvent(
+            id=event["id"],
+            type=event["type"],
+            provider=WebhookEvent.Provider.STRIPE,
+            status=WebhookEvent.Status.RECEIVED,
+            attempts=0,
+            payload=event,
+            created_at=now,
+            updated_at=now,
+        )
+        record._state.adding = False
+        return _webhook_event_apply(record)
 
 
 def webhook_event_process(*, event_id: str) -> WebhookEvent:
@@ -104,40 +119,46 @@ def webhook_event_process(*, event_id: str) -> WebhookEvent:
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
         if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
             return event
-        now = timezone.now()
-        attempts = event.attempts + 1
-        event.attempts = F("attempts") + 1
-        event.last_attempt_at = now
-        handler = EVENT_HANDLERS.get(event.type)
-        if handler is None:
-            event.status = WebhookEvent.Status.IGNORED
+        return _webhook_event_apply(event)
+
+
+def _webhook_event_apply(event: WebhookEvent) -> WebhookEvent:
+    """Run ``event``'s handler and record the outcome; the caller holds the
+    row's lock inside a transaction."""
+    now = timezone.now()
+    attempts = event.attempts + 1
+    event.attempts = F("attempts") + 1
+    event.last_attempt_at = now
+    handler = EVENT_HANDLERS.get(event.type)
+    if handler is None:
+        event.status = WebhookEvent.Status.IGNORED
+        event.processed_at = now
+        event.error = ""
+    else:
+        try:
+            with transaction.atomic():
+                handler(event=event.payload)
+        except Exception as exc:
+            if isinstance(exc, WebhookHandlingError):
+                logger.warning("Stripe event %s not applied: %s", event.id, exc)
+            else:
+                logger.exception("Stripe event %s failed", event.id)
+            event.status = WebhookEvent.Status.FAILED
+            event.error = f"{type(exc).__name__}: {exc}"
+        else:
+            event.status = WebhookEvent.Status.PROCESSED
             event.processed_at = now
             event.error = ""
-        else:
-            try:
-                with transaction.atomic():
-                    handler(event=event.payload)
-            except Exception as exc:
-                if isinstance(exc, WebhookHandlingError):
-                    logger.warning("Stripe event %s not applied: %s", event.id, exc)
-                else:
-                    logger.exception("Stripe event %s failed", event.id)
-                event.status = WebhookEvent.Status.FAILED
-                event.error = f"{type(exc).__name__}: {exc}"
-            else:
-                event.status = WebhookEvent.Status.PROCESSED
-                event.processed_at = now
-                event.error = ""
-        event.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "last_attempt_at",
-                "processed_at",
-                "error",
-                "updated_at",
-            ]
-        )
+    event.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "last_attempt_at",
+            "processed_at",
+            "error",
+            "updated_at",
+        ]
+    )
     event.attempts = attempts  # what F() wrote: the row is locked until commit
     return event
 
