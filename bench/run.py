@@ -563,29 +563,39 @@ def stripe_signature(body: bytes, *, timestamp: int) -> str:
 
 
 def webhook_events_write(path: Path, count: int, run_id: str) -> None:
-    """``count`` distinct customer.subscription.updated events for paid users."""
-    from django.contrib.auth import get_user_model
+    """``count`` distinct customer.subscription.updated events for paid users.
 
+    Like real traffic, most updates keep the plan (renewals, period changes):
+    every tenth event switches the user between Pro and Enterprise (a tier
+    change, with its audit-log row)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Max
+
+    User = get_user_model()
     users = list(
-        get_user_model()
-        .objects.exclude(stripe_subscription_id="")
+        User.objects.exclude(stripe_subscription_id="")
         .exclude(stripe_customer_id="")
         .order_by("id")
-        .values_list("stripe_subscription_id", "stripe_customer_id")[:5000]
+        .values_list("stripe_subscription_id", "stripe_customer_id", "tier")[:5000]
     )
     if not users:
         raise SystemExit("no users with a Stripe subscription to send events for")
-    from django.db.models import Max
-
+    tiers = {sub: tier for sub, _, tier in users}
+    prices = {User.Tier.PRO: PRICE_PRO, User.Tier.ENTERPRISE: PRICE_ENTERPRISE}
     now = int(time.time())
     # Later than any change applied before (earlier runs included), so no event
     # is skipped as stale: each one really updates its user.
-    latest = get_user_model().objects.aggregate(at=Max("subscription_updated_at"))
+    latest = User.objects.aggregate(at=Max("subscription_updated_at"))
     created = max(now, int(latest["at"].timestamp()) if latest["at"] else 0) + 1
     period_end = now + 30 * 86400
     with path.open("w") as out:
         for i in range(count):
-            subscription_id, customer_id = users[i % len(users)]
+            subscription_id, customer_id, _ = users[i % len(users)]
+            tier = tiers[subscription_id]
+            if tier not in prices or i % 10 == 9:
+                switched = {User.Tier.ENTERPRISE: User.Tier.PRO}
+                tier = switched.get(tier, User.Tier.ENTERPRISE)
+                tiers[subscription_id] = tier
             event = {
                 "id": f"evt_bench_{run_id}_{i:07d}",
                 "object": "event",
@@ -601,10 +611,8 @@ def webhook_events_write(path: Path, count: int, run_id: str) -> None:
                         "items": {
                             "data": [
                                 {
-                                    "price": {
-                                        "id": PRICE_PRO if i % 2 else PRICE_ENTERPRISE
-                                    },
-                                    "current_period_end": period_end,
+                                    "price": {"id": prices[tier]},
+                                    "current_period_end": period_end + i,
                                 }
                             ]
                         },
@@ -817,7 +825,7 @@ def report(scale: str, data: dict) -> str:
     lines += [
         "",
         "Each event is a distinct, signed `customer.subscription.updated` for a paid "
-        "user (alternating Pro/Enterprise price), sent by wrk "
+        "user (9 in 10 keep the plan, 1 in 10 switches Pro/Enterprise), sent by wrk "
         "(bench/wrk/webhook.lua, each connection its own events). Exactly once = "
         "one WebhookEvent row per distinct event that reached the site (between "
         "the requests answered and the requests written when wrk stopped), every "
