@@ -450,6 +450,17 @@ def orm_vs_raw(queries: dict, url: str, iterations: int) -> dict[str, dict]:
 # --- 6. gunicorn + wrk ---------------------------------------------------------
 
 
+def wrk_ensure() -> None:
+    """wrk is Debian's package: installed here when missing and running as root."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is missing: apt-get install wrk (Debian package)")
+    log("installing wrk (apt-get)")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -897,6 +908,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(BASE_DIR))
     os.chdir(BASE_DIR)
 
+    if not args.seed_only:
+        wrk_ensure()
     url = server_url(f"bench_{args.scale}")
     database_ensure(url)
     static_root = tempfile.mkdtemp(prefix="bench-static-")
