@@ -103,8 +103,11 @@ def test_stale_postmaster_pid_after_crash_is_recovered(pgdata):
 
 
 @pytest.mark.slow
-def test_server_loads_pg_stat_statements(pgdata):
+def test_server_runs_with_project_settings_applied_once(pgdata, monkeypatch):
+    monkeypatch.setenv("EMBEDDED_PG_SHARED_BUFFERS", "256MB")
     server = ensure_server(pgdata)
+    [postmaster] = postmasters_for(pgdata)
+
     with psycopg.connect(
         host=str(server.socket_dir), user="postgres", dbname="postgres"
     ) as c:
@@ -112,3 +115,9 @@ def test_server_loads_pg_stat_statements(pgdata):
             "pg_stat_statements"
             in c.execute("SHOW shared_preload_libraries").fetchone()[0]
         )
+        assert c.execute("SHOW shared_buffers").fetchone()[0] == "256MB"
+        assert c.execute("SHOW max_wal_size").fetchone()[0] == "4GB"
+
+    ensure_server(pgdata)
+    # Nothing changed: the second caller attaches without a restart.
+    assert [p.pid for p in postmasters_for(pgdata)] == [postmaster.pid]
