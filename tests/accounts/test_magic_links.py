@@ -1,11 +1,9 @@
-import threading
 from datetime import timedelta
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -13,6 +11,7 @@ from accounts.models import MagicLink, User
 from ops.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.accounts.helpers import last_link, request_link
+from tests.concurrency import run_at_once
 
 
 def signed_in_user_id(client):
@@ -206,23 +205,13 @@ def test_twenty_concurrent_redemptions_sign_in_once():
     client = Client()
     request_link(client, user.email)
     path = last_link()
-    barrier = threading.Barrier(20)
-    results = []
 
-    def redeem():
+    def redeem(_):
         c = Client()
-        try:
-            barrier.wait()
-            response = c.post(path)
-            results.append((response.status_code, c.session.get(SESSION_KEY)))
-        finally:
-            connection.close()
+        response = c.post(path)
+        return response.status_code, c.session.get(SESSION_KEY)
 
-    threads = [threading.Thread(target=redeem) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_at_once(20, redeem)
     assert len(results) == 20
     signed_in = [r for r in results if r[1] == user.pk]
     assert len(signed_in) == 1

@@ -1,8 +1,6 @@
 """Stripe sometimes delivers one event from several connections at the same moment."""
 
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -12,6 +10,7 @@ from billing.models import WebhookEvent
 from ops.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.billing.factories import stripe_event, stripe_signature, subscription_object
+from tests.concurrency import run_at_once
 
 THREADS = 20
 
@@ -55,17 +54,14 @@ def test_twenty_simultaneous_deliveries_record_and_apply_the_event_once(
         "Stripe-Signature": stripe_signature(body),
     }
     url = f"{live_server.url}/billing/webhook/"
-    start = threading.Barrier(THREADS)
 
     def deliver(_):
         # Each thread is its own HTTP connection, served by its own server thread
         # with its own database connection.
         with requests.Session() as session:
-            start.wait(timeout=30)
             return session.post(url, data=body, headers=headers, timeout=60)
 
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        responses = list(pool.map(deliver, range(THREADS)))
+    responses = run_at_once(THREADS, deliver)
 
     assert [r.status_code for r in responses] == [200] * THREADS
     assert {r.json()["status"] for r in responses} == {"PROCESSED"}

@@ -1,13 +1,12 @@
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
 from searches.models import SearchHistory
 from searches.services import AnonymousLimitExceeded, QuotaExceeded, search_run
+from tests.concurrency import run_at_once
 
 
 @pytest.mark.django_db(transaction=True)
@@ -17,28 +16,15 @@ def test_twenty_concurrent_searches_with_five_keywords_left_run_exactly_five():
         keyword_searches_this_month=295,
         monthly_reset_at=timezone.now() + dt.timedelta(days=5),
     )
-    barrier = threading.Barrier(20)
-    outcomes = []
-    lock = threading.Lock()
 
-    def worker(i):
+    def search(i):
         try:
-            barrier.wait()
-            try:
-                search_run(user=user, keywords=f"keyword {i}", ip_address="10.0.0.1")
-                result = "ok"
-            except QuotaExceeded:
-                result = "refused"
-            with lock:
-                outcomes.append(result)
-        finally:
-            connection.close()
+            search_run(user=user, keywords=f"keyword {i}", ip_address="10.0.0.1")
+        except QuotaExceeded:
+            return "refused"
+        return "ok"
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_at_once(20, search)
 
     assert sorted(outcomes) == ["ok"] * 5 + ["refused"] * 15
     user.refresh_from_db()
@@ -53,20 +39,12 @@ def test_concurrent_searches_across_the_month_boundary_reset_once():
         keyword_searches_this_month=300,
         monthly_reset_at=timezone.now() - dt.timedelta(seconds=1),
     )
-    barrier = threading.Barrier(10)
-
-    def worker(i):
-        try:
-            barrier.wait()
-            search_run(user=user, keywords=f"kw {i}, other {i}", ip_address="10.0.0.1")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(
+        10,
+        lambda i: search_run(
+            user=user, keywords=f"kw {i}, other {i}", ip_address="10.0.0.1"
+        ),
+    )
 
     user.refresh_from_db()
     # One search reset the month; the other nine added to it.
@@ -77,28 +55,15 @@ def test_concurrent_searches_across_the_month_boundary_reset_once():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_anonymous_searches_never_exceed_the_daily_allowance(settings):
     settings.KEYWORD_ANON_SEARCHES_PER_DAY = 3
-    barrier = threading.Barrier(12)
-    outcomes = []
-    lock = threading.Lock()
 
-    def worker(i):
+    def search(i):
         try:
-            barrier.wait()
-            try:
-                search_run(user=None, keywords=f"kw {i}", ip_address="10.9.9.9")
-                result = "ok"
-            except AnonymousLimitExceeded:
-                result = "refused"
-            with lock:
-                outcomes.append(result)
-        finally:
-            connection.close()
+            search_run(user=None, keywords=f"kw {i}", ip_address="10.9.9.9")
+        except AnonymousLimitExceeded:
+            return "refused"
+        return "ok"
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_at_once(12, search)
 
     assert sorted(outcomes) == ["ok"] * 3 + ["refused"] * 9
     assert SearchHistory.objects.filter(user=None).count() == 3
