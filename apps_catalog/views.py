@@ -77,6 +77,14 @@ def _visible_app(request, app_id: str) -> App:
     )
 
 
+def _own_child(request, app_id: str, model, pk: str, **lookups):
+    """A row of ``model`` on one of the signed-in user's apps, else 404."""
+    app = _own_app(request, app_id)
+    row = get_object_or_404(model, pk=pk, app=app, **lookups)
+    row.app = app
+    return row
+
+
 def _board_app(request, app_id: str) -> App:
     """A page anyone who can see the app may read, but only its owner posts to."""
     if request.method == "POST":
@@ -304,17 +312,10 @@ def requirement_board(request, app_id):
     )
 
 
-def _own_requirement(request, app_id, requirement_id) -> Requirement:
-    app = _own_app(request, app_id)
-    requirement = get_object_or_404(Requirement, pk=requirement_id, app=app)
-    requirement.app = app
-    return requirement
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def requirement_edit(request, app_id, requirement_id):
-    requirement = _own_requirement(request, app_id, requirement_id)
+    requirement = _own_child(request, app_id, Requirement, requirement_id)
     form = RequirementEditForm(request.POST or None, instance=requirement)
     current = None
     if request.method == "POST" and form.is_valid():
@@ -345,7 +346,7 @@ def requirement_edit(request, app_id, requirement_id):
 @login_required
 @require_POST
 def requirement_status(request, app_id, requirement_id):
-    requirement = _own_requirement(request, app_id, requirement_id)
+    requirement = _own_child(request, app_id, Requirement, requirement_id)
     form = RequirementStatusForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a valid status.")
@@ -369,7 +370,7 @@ def requirement_status(request, app_id, requirement_id):
 @login_required
 @require_POST
 def requirement_delete(request, app_id, requirement_id):
-    requirement = _own_requirement(request, app_id, requirement_id)
+    requirement = _own_child(request, app_id, Requirement, requirement_id)
     services.requirement_delete(requirement=requirement, actor=request.user)
     messages.success(request, "Requirement removed.")
     return redirect("requirement_board", app_id=app_id)
@@ -401,17 +402,10 @@ def monetization_editor(request, app_id):
     )
 
 
-def _own_monetization(request, app_id, model_id) -> MonetizationModel:
-    app = _own_app(request, app_id)
-    model = get_object_or_404(MonetizationModel, pk=model_id, app=app)
-    model.app = app
-    return model
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def monetization_edit(request, app_id, model_id):
-    model = _own_monetization(request, app_id, model_id)
+    model = _own_child(request, app_id, MonetizationModel, model_id)
     form = MonetizationForm(request.POST or None, instance=model)
     if request.method == "POST" and form.is_valid():
         try:
@@ -433,7 +427,7 @@ def monetization_edit(request, app_id, model_id):
 @login_required
 @require_POST
 def monetization_delete(request, app_id, model_id):
-    model = _own_monetization(request, app_id, model_id)
+    model = _own_child(request, app_id, MonetizationModel, model_id)
     services.monetization_delete(model=model, actor=request.user)
     messages.success(request, "Monetization model removed.")
     return redirect("monetization_editor", app_id=app_id)
@@ -465,17 +459,10 @@ def post_list(request, app_id):
     )
 
 
-def _own_post(request, app_id, post_id) -> Post:
-    app = _own_app(request, app_id)
-    post = get_object_or_404(Post, pk=post_id, app=app, author=request.user)
-    post.app = app
-    return post
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def post_edit(request, app_id, post_id):
-    post = _own_post(request, app_id, post_id)
+    post = _own_child(request, app_id, Post, post_id, author=request.user)
     form = PostForm(request.POST or None, instance=post)
     if request.method == "POST" and form.is_valid():
         try:
@@ -493,7 +480,7 @@ def post_edit(request, app_id, post_id):
 @login_required
 @require_POST
 def post_delete(request, app_id, post_id):
-    post = _own_post(request, app_id, post_id)
+    post = _own_child(request, app_id, Post, post_id, author=request.user)
     services.post_delete(post=post, actor=request.user)
     messages.success(request, "Post deleted.")
     return redirect("post_list", app_id=app_id)
