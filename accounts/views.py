@@ -194,12 +194,20 @@ def account_delete(request):
     )
 
 
+def _posted_id(request, field: str) -> int:
+    """An integer primary key from the POST body; anything else is a 404."""
+    value = request.POST.get(field, "")
+    if not value.isdecimal() or len(value) > 18:
+        raise Http404
+    return int(value)
+
+
 @login_required
 def connections(request):
     """Connected Google/GitHub accounts: connect another, disconnect one."""
     if request.method == "POST":
         account = get_object_or_404(
-            SocialAccount, pk=request.POST.get("account"), user_id=request.user.pk
+            SocialAccount, pk=_posted_id(request, "account"), user_id=request.user.pk
         )
         try:
             services.social_account_disconnect(request=request, account=account)
@@ -243,7 +251,7 @@ def sessions(request):
             return redirect("usersessions_list")
         session = get_object_or_404(
             selectors.user_sessions_active(user=request.user),
-            pk=request.POST.get("session"),
+            pk=_posted_id(request, "session"),
         )
         current = session.session_key == request.session.session_key
         services.user_session_revoke(request=request, session=session)

@@ -240,3 +240,14 @@ def test_admin_does_not_offer_unused_django_groups(admin_client):
 
     assert response.status_code == 200
     assert b"/admin/auth/group/" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/accounts/3rdparty/", "account"), ("/accounts/sessions/", "session")],
+)
+@pytest.mark.parametrize("value", ["abc", "", "1e5", "٣", "9" * 30])
+def test_malformed_ids_are_404_not_500(user_client, path, field, value):
+    response = user_client.post(path, {field: value})
+
+    assert response.status_code == 404
