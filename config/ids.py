@@ -27,6 +27,20 @@ def new_id() -> str:
     return string.ascii_lowercase[first] + "".join(chars)
 
 
+class IdConverter:
+    """URL converter ``<id:pk>``: matches only the shape :func:`new_id` makes, so a
+    malformed id (a NUL byte, a stray character) is a 404 at routing instead of
+    reaching the database."""
+
+    regex = f"[a-z][a-z0-9]{{{ID_LENGTH - 1}}}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 class IdField(models.CharField):
     """Primary key holding a :func:`new_id` value.
 
