@@ -5,11 +5,13 @@ not necessarily in order. Two database mechanisms make processing exactly-once:
 
 1. ``webhook_event_receive`` claims the event id with ``INSERT … ON CONFLICT (id)
    DO NOTHING`` — the primary key, not a read, decides that there is one row;
-2. ``webhook_event_process`` locks that row (``SELECT … FOR UPDATE``) and runs the
-   handler only while its status is RECEIVED or FAILED, writing the outcome in
-   the same transaction. A concurrent duplicate waits for the lock (milliseconds)
-   and then finds PROCESSED, so every delivery's answer tells the truth: a
-   duplicate never answers 200 for an attempt that is still going to fail.
+2. a redelivery locks that row (``SELECT … FOR UPDATE``) and runs the handler
+   only while its status is RECEIVED or FAILED, writing the outcome in the same
+   transaction (a handler error rolls it all back; the FAILED attempt is then
+   recorded in a transaction of its own). A concurrent duplicate waits for the
+   lock (milliseconds) and then finds PROCESSED, so every delivery's answer
+   tells the truth: a duplicate never answers 200 for an attempt that is still
+   going to fail.
 
 Ordering: ``user.subscription_updated_at`` holds the Stripe time (``event.created``)
 of the last subscription change applied; handlers lock the user row and skip any
@@ -50,6 +52,16 @@ class WebhookHandlingError(Exception):
 # --- webhook inbox ------------------------------------------------------------------
 
 
+class _HandlerFailed(Exception):
+    """A handler raised: leaves the delivery's transaction so that everything the
+    handler wrote rolls back; the failure is then recorded on its own."""
+
+    def __init__(self, event: WebhookEvent, error: str) -> None:
+        super().__init__(error)
+        self.event = event
+        self.error = error
+
+
 def webhook_event_receive(*, event: dict) -> WebhookEvent:
     """Record a verified Stripe event (once per id) and process it if not done yet.
 
@@ -58,117 +70,154 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
     """
     now = timezone.now()
     table = WebhookEvent._meta.db_table
-    # The claim and the processing share one transaction: one commit (one WAL
-    # flush, ~2 ms here) per delivery instead of two. A duplicate delivery racing
-    # this one waits on the uncommitted row, then finds it PROCESSED under the
-    # lock; a handler error still leaves a committed FAILED row.
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Answer fast: a delivery never queues behind a stuck one for long.
-        cursor.execute("SET LOCAL lock_timeout = '10s'")
-        cursor.execute(
-            f"""
-            INSERT INTO {table}
-                (id, type, provider, status, attempts, error, payload,
-                 created_at, updated_at)
-            VALUES (%s, %s, %s, %s, 0, '', %s::jsonb, %s, %s)
-            ON CONFLICT (id) DO NOTHING
-            RETURNING id
-            """,  # noqa: S608 - the table name is the model's, values are parameters
-            [
-                event["id"],
-                event["type"],
-                WebhookEvent.Provider.STRIPE,
-                WebhookEvent.Status.RECEIVED,
-                json.dumps(event),
-                now,
-                now,
-            ],
-        )
-        if cursor.fetchone() is None:
-            logger.info("Stripe event %s delivered again", event["id"])
-            return webhook_event_process(event_id=event["id"])
-        # Just inserted by this transaction, so already ours alone (a concurrent
-        # delivery's INSERT waits for our commit): no need to read it back.
-        record = WebhookEvent(
-            id=event["id"],
-            type=event["type"],
-            provider=WebhookEvent.Provider.STRIPE,
-            status=WebhookEvent.Status.RECEIVED,
-            attempts=0,
-            payload=event,
-            created_at=now,
-            updated_at=now,
-        )
-        record._state.adding = False
-        return _webhook_event_apply(record)
+    # The claim, the handler and the outcome share one transaction and no
+    # savepoint: one commit (one WAL flush) and the fewest round trips per
+    # delivery, the hot path. A duplicate delivery racing this one waits on the
+    # uncommitted row, then finds it PROCESSED under the lock. A handler error
+    # rolls all of it back and _webhook_event_failure_record commits a FAILED row.
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Answer fast: a delivery never queues behind a stuck one for long.
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
+            cursor.execute(
+                f"""
+                INSERT INTO {table}
+                    (id, type, provider, status, attempts, error, payload,
+                     created_at, updated_at)
+                VALUES (%s, %s, %s, %s, 0, '', %s::jsonb, %s, %s)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id
+                """,  # noqa: S608 - the table name is the model's, values are parameters
+                [
+                    event["id"],
+                    event["type"],
+                    WebhookEvent.Provider.STRIPE,
+                    WebhookEvent.Status.RECEIVED,
+                    json.dumps(event),
+                    now,
+                    now,
+                ],
+            )
+            if cursor.fetchone() is None:
+                logger.info("Stripe event %s delivered again", event["id"])
+                return _webhook_event_process_locked(event_id=event["id"])
+            # Just inserted by this transaction, so already ours alone (a
+            # concurrent delivery's INSERT waits for our commit): no read back.
+            record = WebhookEvent(
+                id=event["id"],
+                type=event["type"],
+                provider=WebhookEvent.Provider.STRIPE,
+                status=WebhookEvent.Status.RECEIVED,
+                attempts=0,
+                payload=event,
+                created_at=now,
+                updated_at=now,
+            )
+            record._state.adding = False
+            return _webhook_event_apply(record)
+    except _HandlerFailed as failed:
+        return _webhook_event_failure_record(failed)
 
 
 def webhook_event_process(*, event_id: str) -> WebhookEvent:
     """Run the handler of a recorded event unless it already ran; exactly once.
 
-    Used by the webhook and by the admin's "reprocess" action. The event row is
-    locked for the duration, the handler runs in a savepoint: on error its writes
-    are rolled back, the event is marked FAILED with the error and the attempt is
-    counted — and that record is committed.
+    Used by the admin's "reprocess" action (and by a redelivery, inside
+    :func:`webhook_event_receive`'s transaction). The event row is locked for the
+    duration; on a handler error everything the handler wrote is rolled back and
+    the event is marked FAILED with the error and the attempt counted.
     """
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            # Answer fast: a delivery never queues behind a stuck one for long.
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '10s'")
-        event = WebhookEvent.objects.select_for_update().get(pk=event_id)
-        if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
-            return event
-        return _webhook_event_apply(event)
+            return _webhook_event_process_locked(event_id=event_id)
+    except _HandlerFailed as failed:
+        return _webhook_event_failure_record(failed)
+
+
+def _webhook_event_process_locked(*, event_id: str) -> WebhookEvent:
+    event = WebhookEvent.objects.select_for_update().get(pk=event_id)
+    if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
+        return event
+    return _webhook_event_apply(event)
 
 
 def _webhook_event_apply(event: WebhookEvent) -> WebhookEvent:
     """Run ``event``'s handler and record the outcome; the caller holds the
-    row's lock inside a transaction."""
+    row's lock inside a transaction. Raises :class:`_HandlerFailed` when the
+    handler does, for the caller to roll back and record."""
     now = timezone.now()
-    attempts = event.attempts + 1
-    event.last_attempt_at = now
     handler = EVENT_HANDLERS.get(event.type)
     if handler is None:
         event.status = WebhookEvent.Status.IGNORED
-        event.processed_at = now
-        event.error = ""
     else:
         try:
-            with transaction.atomic():
-                handler(event=event.payload)
+            handler(event=event.payload)
         except Exception as exc:
             if isinstance(exc, WebhookHandlingError):
                 logger.warning("Stripe event %s not applied: %s", event.id, exc)
             else:
                 logger.exception("Stripe event %s failed", event.id)
-            event.status = WebhookEvent.Status.FAILED
-            event.error = f"{type(exc).__name__}: {exc}"
-        else:
-            event.status = WebhookEvent.Status.PROCESSED
-            event.processed_at = now
-            event.error = ""
+            raise _HandlerFailed(event, f"{type(exc).__name__}: {exc}") from exc
+        event.status = WebhookEvent.Status.PROCESSED
+    event.processed_at = event.last_attempt_at = event.updated_at = now
+    event.error = ""
+    event.attempts += 1  # attempts + 1 below: the row is locked until commit
     # One plain UPDATE (the ORM's save() costs more Python than the webhook's
     # whole signature check; this is the hot path of every delivery).
-    event.attempts = attempts  # attempts + 1 below: the row is locked until commit
-    event.updated_at = now
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {WebhookEvent._meta.db_table}
             SET status = %s, attempts = attempts + 1, last_attempt_at = %s,
-                processed_at = %s, error = %s, updated_at = %s
+                processed_at = %s, error = '', updated_at = %s
             WHERE id = %s
             """,  # noqa: S608 - the table name is the model's, values are parameters
-            [
-                event.status,
-                now,
-                event.processed_at,
-                event.error,
-                now,
-                event.id,
-            ],
+            [event.status, now, now, now, event.id],
         )
     return event
+
+
+def _webhook_event_failure_record(failed: _HandlerFailed) -> WebhookEvent:
+    """Commit a FAILED attempt for an event whose handler raised.
+
+    Runs after the delivery's transaction rolled back, so the event row may be
+    missing (first delivery), RECEIVED/FAILED (a redelivery), or — if another
+    delivery got in between and succeeded — PROCESSED, which is then left alone
+    and returned: the event did get processed, once.
+    """
+    event = failed.event
+    now = timezone.now()
+    table = WebhookEvent._meta.db_table
+    done = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '10s'")
+        cursor.execute(
+            f"""
+            INSERT INTO {table} AS event
+                (id, type, provider, status, attempts, error, payload,
+                 last_attempt_at, created_at, updated_at)
+            VALUES (%s, %s, %s, %s, 1, %s, %s::jsonb, %s, %s, %s)
+            ON CONFLICT (id) DO UPDATE
+            SET status = EXCLUDED.status, attempts = event.attempts + 1,
+                error = EXCLUDED.error, last_attempt_at = EXCLUDED.last_attempt_at,
+                updated_at = EXCLUDED.updated_at
+            WHERE event.status NOT IN (%s, %s)
+            """,  # noqa: S608 - the table name is the model's, values are parameters
+            [
+                event.id,
+                event.type,
+                event.provider,
+                WebhookEvent.Status.FAILED,
+                failed.error,
+                json.dumps(event.payload),
+                now,
+                now,
+                now,
+                *done,
+            ],
+        )
+    return WebhookEvent.objects.get(pk=event.id)
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -235,19 +284,70 @@ def _subscription_period_end(subscription: dict) -> dt.datetime | None:
     )
 
 
+# What the handlers read and write on the user (and the audit row's label): the
+# webhook loads only these, not the ~30 columns of the whole row.
+_BILLING_USER_FIELDS = (
+    "id",
+    "email",
+    "tier",
+    "stripe_customer_id",
+    "stripe_subscription_id",
+    "subscription_status",
+    "subscription_plan",
+    "subscription_ends_at",
+    "subscription_updated_at",
+)
+
+
 def _locked_user(*, subscription_id="", customer_id="", user_id=""):
-    """The user a Stripe object belongs to, row-locked; None if nobody matches."""
-    users = get_user_model().objects.select_for_update()
-    for field, value in (
-        ("stripe_subscription_id", subscription_id),
-        ("stripe_customer_id", customer_id),
-        ("pk", user_id),
-    ):
-        if value:
-            user = users.filter(**{field: value}).first()
-            if user is not None:
-                return user
+    """The user a Stripe object belongs to, row-locked; None if nobody matches.
+
+    Plain SQL and ``Model.from_db`` rather than a queryset: this runs on every
+    delivery, and building the ORM query cost more than the rest of the handler
+    (bench/run.py's webhook load). Each key is unique, so no ORDER BY.
+    """
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        quote(User._meta.get_field(f).column) for f in _BILLING_USER_FIELDS
+    )
+    table = quote(User._meta.db_table)
+    with connection.cursor() as cursor:
+        for field, value in (
+            ("stripe_subscription_id", subscription_id),
+            ("stripe_customer_id", customer_id),
+            ("id", user_id),
+        ):
+            if not value:
+                continue
+            cursor.execute(
+                f"SELECT {columns} FROM {table} WHERE {quote(field)} = %s FOR UPDATE",  # noqa: S608 - model names only
+                [value],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                return User.from_db(connection.alias, _BILLING_USER_FIELDS, row)
     return None
+
+
+def _user_update(user, fields: list[str]) -> None:
+    """``user.save(update_fields=[*fields, "updated_at"])`` as one plain UPDATE
+    (same reason as :func:`_locked_user`; nothing listens to the user's save
+    signals)."""
+    User = type(user)
+    quote = connection.ops.quote_name
+    user.updated_at = timezone.now()
+    model_fields = [User._meta.get_field(name) for name in [*fields, "updated_at"]]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
+    values = [
+        field.get_db_prep_save(getattr(user, field.attname), connection)
+        for field in model_fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(User._meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608 - model names only
+            [*values, user.pk],
+        )
 
 
 def _is_stale(user, event_time: dt.datetime) -> bool:
@@ -258,7 +358,7 @@ def _is_stale(user, event_time: dt.datetime) -> bool:
 
 
 def _save_with_audit(user, *, old_tier: str, fields: list[str], event: dict) -> None:
-    user.save(update_fields=[*fields, "updated_at"])
+    _user_update(user, fields)
     if user.tier != old_tier:
         audit_log_record(
             action=AuditLog.Action.PLAN_CHANGED,
@@ -272,7 +372,7 @@ def _save_with_audit(user, *, old_tier: str, fields: list[str], event: dict) -> 
         )
 
 
-# --- event handlers (each runs inside the event's savepoint) -------------------------
+# --- event handlers (each runs inside the delivery's transaction) -------------------
 
 
 def checkout_session_completed(*, event: dict) -> None:
@@ -307,7 +407,7 @@ def checkout_session_completed(*, event: dict) -> None:
         user.stripe_subscription_id = subscription_id
         fields.append("stripe_subscription_id")
     if fields:
-        user.save(update_fields=[*fields, "updated_at"])
+        _user_update(user, fields)
 
 
 def subscription_changed(*, event: dict) -> None:

@@ -76,3 +76,34 @@ def test_twenty_simultaneous_deliveries_record_and_apply_the_event_once(
     assert (
         AuditLog.objects.filter(action="plan_changed", target_id=user.pk).count() == 1
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_failing_deliveries_count_every_attempt(
+    live_server, stripe_settings
+):
+    """A handler error rolls its delivery back and records FAILED afterwards; a
+    duplicate that was waiting on the claim then makes its own attempt. Every
+    delivery answers 500 and every attempt is counted on the one row."""
+    event = stripe_event(
+        "customer.subscription.created",
+        subscription_object(customer="cus_nobody", subscription_id="sub_nobody"),
+    )
+    body = json.dumps(event).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Stripe-Signature": stripe_signature(body),
+    }
+    url = f"{live_server.url}/billing/webhook/"
+
+    def deliver(_):
+        with requests.Session() as session:
+            return session.post(url, data=body, headers=headers, timeout=60)
+
+    responses = run_at_once(THREADS, deliver)
+
+    assert [r.status_code for r in responses] == [500] * THREADS
+    row = WebhookEvent.objects.get()
+    assert row.status == WebhookEvent.Status.FAILED
+    assert row.attempts == THREADS
+    assert "No user for subscription sub_nobody" in row.error

@@ -354,3 +354,23 @@ def test_process_service_does_not_rerun_a_processed_event(stripe_settings):
     assert row.status == "PROCESSED"
     assert row.attempts == 1
     assert _state(user)["tier"] == "FREE"
+
+
+def test_a_failure_recorded_late_leaves_a_processed_event_alone(stripe_settings):
+    """Between a failed delivery's rollback and its FAILED record, a redelivery
+    may have processed the event: the record then changes nothing and reports
+    the event as processed."""
+    user = UserFactory(stripe_customer_id="cus_test")
+    event = stripe_event("customer.subscription.created", subscription_object())
+    services.webhook_event_receive(event=event)
+    row = WebhookEvent.objects.get(pk=event["id"])
+
+    recorded = services._webhook_event_failure_record(
+        services._HandlerFailed(row, "WebhookHandlingError: too late")
+    )
+
+    assert recorded.status == WebhookEvent.Status.PROCESSED
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.error) == ("PROCESSED", 1, "")
+    user.refresh_from_db()
+    assert user.tier == "PRO"
