@@ -64,6 +64,15 @@ class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     )
     autocomplete_fields = ("owner",)
     list_select_related = ("owner", "forked_from")
+    list_columns = (
+        "name",
+        "status",
+        "domain",
+        "fork_count",
+        "created_at",
+        "owner__email",
+        "forked_from__name",
+    )
     readonly_fields = ("id", "forked_from", "fork_count", "created_at", "updated_at")
     fields = (
         "id",
