@@ -1,15 +1,24 @@
 """`seed --users/--apps/--searches`: COPY-based volume on top of the demo data."""
 
+import datetime as dt
+import random
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from accounts.models import User
 from apps_catalog.models import App, MonetizationModel, Requirement
-from ops.volume_seed import VolumeError, seed_volume, volume_count_parse
+from ops.volume_seed import (
+    HISTORY_DAYS,
+    Timeline,
+    VolumeError,
+    seed_volume,
+    volume_count_parse,
+)
 from searches.models import APIUsage, SearchHistory
 
 
@@ -124,3 +133,15 @@ def test_command_refuses_bad_numbers(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("seed", *args, stdout=StringIO())
     assert not SearchHistory.objects.exists()
+
+
+def test_timeline_hands_out_consecutive_slices_oldest_first():
+    now = timezone.now()
+    timeline = Timeline(10, rng=random.Random(1), now=now)
+
+    first, second = timeline.moments(4), timeline.moments(6)
+
+    assert first == sorted(first) and second == sorted(second)
+    assert max(first) <= min(second)  # the second batch is newer throughout
+    assert min(first) >= now - dt.timedelta(days=HISTORY_DAYS)
+    assert max(second) <= now
