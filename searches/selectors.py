@@ -76,9 +76,9 @@ def usage_for(user, *, now: dt.datetime | None = None) -> Usage:
 # --- history: keyset pagination ------------------------------------------------------
 
 
-def history_cursor_encode(row: SearchHistory) -> str:
-    stamp = int(row.searched_at.timestamp() * 1_000_000)
-    raw = f"{stamp}:{row.pk}".encode()
+def history_cursor_encode(searched_at: dt.datetime, pk: str) -> str:
+    stamp = int(searched_at.timestamp() * 1_000_000)
+    raw = f"{stamp}:{pk}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -99,7 +99,6 @@ def history_cursor_decode(value: str | None) -> tuple[dt.datetime, str] | None:
 
 HISTORY_LIST_FIELDS = (
     "id",
-    "user_id",
     "keywords",
     "keyword_count",
     "avg_volume",
@@ -113,14 +112,15 @@ HISTORY_LIST_FIELDS = (
 
 def history_page(
     *, user, cursor: str | None = None, size: int = HISTORY_PAGE_SIZE
-) -> tuple[list[SearchHistory], str | None]:
+) -> tuple[list[dict], str | None]:
     """One page of the user's history, newest first, and the next page's cursor.
 
     Keyset pagination on (searched_at, id) walks the ``searchhist_user_time_idx``
     index: every page costs the same however deep, and nothing is counted.
+    Rows are dicts of the columns the history table renders (not IP, user
+    agent, locale …): the page only displays them, so no model instances.
     """
-    # The columns the history table renders (not IP, user agent, locale …).
-    qs = SearchHistory.objects.filter(user=user).only(*HISTORY_LIST_FIELDS)
+    qs = SearchHistory.objects.filter(user=user).values(*HISTORY_LIST_FIELDS)
     position = history_cursor_decode(cursor)
     if position is not None:
         moment, pk = position
@@ -128,7 +128,11 @@ def history_page(
         # the OR breaks ties on the same instant by id.
         qs = qs.filter(searched_at__lte=moment).exclude(searched_at=moment, id__gte=pk)
     rows = list(qs.order_by("-searched_at", "-id")[: size + 1])
-    next_cursor = history_cursor_encode(rows[size - 1]) if len(rows) > size else None
+    if len(rows) > size:
+        last = rows[size - 1]
+        next_cursor = history_cursor_encode(last["searched_at"], last["id"])
+    else:
+        next_cursor = None
     return rows[:size], next_cursor
 
 

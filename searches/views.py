@@ -211,7 +211,7 @@ def history(request):
         user=request.user, cursor=request.GET.get("cursor")
     )
     for row in rows:
-        row.is_sample = is_sample_provider(row.provider)
+        row["is_sample"] = is_sample_provider(row["provider"])
     return render(
         request,
         "searches/history.html",
