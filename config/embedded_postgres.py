@@ -102,9 +102,10 @@ def server_settings() -> dict[str, str]:
 
     pg_stat_statements feeds the database dashboard. PostgreSQL's 128 MB of
     shared buffers is sized for tiny machines: once the indexes of a table of
-    millions of rows no longer fit, bulk loads slow down several times over
-    (measured: 1M search-history rows into a 10M-row table, 8.2x a bare COPY
-    at 128 MB, 2.4x at 2 GB). ``EMBEDDED_PG_SHARED_BUFFERS`` overrides the size.
+    millions of rows no longer fit, inserts into it slow down several times
+    over (measured: 1M search-history rows copied into a 10M-row table took
+    8.2x an index-less COPY at 128 MB, 2.4x at 2 GB).
+    ``EMBEDDED_PG_SHARED_BUFFERS`` overrides the size.
     """
     return {
         "shared_preload_libraries": "pg_stat_statements",
