@@ -170,6 +170,7 @@ class MagicLinkAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     search_help_text = "Start of the email address, or an exact link id."
     ordering = ("-created_at",)
     list_select_related = ("user",)
+    list_related_columns = ("user__email",)
     raw_id_fields = ("user",)
     readonly_fields = (
         "id",

@@ -64,15 +64,7 @@ class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     )
     autocomplete_fields = ("owner",)
     list_select_related = ("owner", "forked_from")
-    list_columns = (
-        "name",
-        "status",
-        "domain",
-        "fork_count",
-        "created_at",
-        "owner__email",
-        "forked_from__name",
-    )
+    list_related_columns = ("owner__email", "forked_from__name")
     readonly_fields = ("id", "forked_from", "fork_count", "created_at", "updated_at")
     fields = (
         "id",
@@ -210,6 +202,7 @@ class MonetizationModelAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdm
     search_help_text = "Exact id or app id."
     autocomplete_fields = ("app",)
     list_select_related = ("app",)
+    list_related_columns = ("app__name",)
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)
 
@@ -233,5 +226,6 @@ class PostAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     )
     autocomplete_fields = ("author", "app")
     list_select_related = ("author", "app")
+    list_related_columns = ("author__email", "app__name")
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)

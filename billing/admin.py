@@ -27,15 +27,6 @@ class WebhookEventAdmin(LargeTableAdmin, admin.ModelAdmin):
         "last_attempt_at",
         "processed_at",
     )
-    # Not the JSON payload.
-    list_columns = (
-        "type",
-        "status",
-        "attempts",
-        "created_at",
-        "last_attempt_at",
-        "processed_at",
-    )
     list_filter = ("status", indexed_values_filter("type"))
     # "id__exact" is id = 'evt_…' (the primary key); "=id" would be UPPER(id).
     search_fields = ("id__exact",)

@@ -39,15 +39,6 @@ class AuditLogAdmin(LargeTableAdmin, ReadOnlyAdmin):
         "target_repr",
         "ip_address",
     )
-    # Not the changes JSON or the user agent.
-    list_columns = (
-        "created_at",
-        "actor_email",
-        "action",
-        "target_type",
-        "target_repr",
-        "ip_address",
-    )
     list_filter = (
         "action",
         indexed_values_filter("target_type"),

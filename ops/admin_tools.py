@@ -13,10 +13,10 @@ Every ModelAdmin on a table that can grow large mixes in :class:`LargeTableAdmin
 - **filters** use fixed choices (model choices, booleans, date ranges) or
   :func:`indexed_values_filter`, never Django's ``SELECT DISTINCT`` over the
   table;
-- **columns**: ``list_columns`` names what the list renders (``owner__email``
-  for a related object shown by its email), and the page loads only those —
-  not a user's password hash and 30 other columns per row, nor a webhook's
-  JSON payload.
+- **columns**: a list loads only the columns it shows, the fields named in
+  ``list_display`` plus ``list_related_columns`` (``owner__email`` for an
+  owner shown by its email) — not a joined user's password hash and 30 other
+  columns per row, nor a webhook's JSON payload.
 """
 
 import ipaddress
@@ -27,6 +27,7 @@ import re
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
@@ -167,16 +168,43 @@ def explain_row_estimate(queryset) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def listed_columns(model, list_display, related_columns) -> list[str] | None:
+    """The columns a changelist shows: the model fields ``list_display`` names
+    plus ``related_columns`` (``"owner__email"``) for the foreign keys it shows.
+
+    None when some column is not a plain field (a method or callable may read
+    any field) or a foreign key has no related column declared: such a list
+    keeps loading whole rows.
+    """
+    related = {name.split("__", 1)[0] for name in related_columns}
+    columns = []
+    for name in list_display:
+        if name == "action_checkbox":
+            continue
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not field.is_relation:
+            columns.append(name)
+        elif name not in related:
+            return None
+    return [*columns, *related_columns]
+
+
 class ColumnsChangeList(ChangeList):
-    """A changelist whose page of rows loads only ``list_columns``.
+    """A changelist whose page of rows loads only the columns it shows
+    (:func:`listed_columns`).
 
     Only the rows shown are narrowed: the queryset that actions and the
     "select all" count receive is left whole.
     """
 
     def get_results(self, request):
-        columns = getattr(self.model_admin, "list_columns", ())
-        if columns:
+        columns = listed_columns(
+            self.model, self.list_display, self.model_admin.list_related_columns
+        )
+        if columns is not None:
             self.queryset = self.queryset.only(*columns)
         super().get_results(request)
 
@@ -188,9 +216,10 @@ class LargeTableAdmin:
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
-    # The columns list_display renders (related ones as "fk__field"); empty:
-    # every column.
-    list_columns: tuple[str, ...] = ()
+    # What the list shows of the related rows in list_display, as "fk__field"
+    # (each foreign key's __str__ fields): with it, the page loads only the
+    # columns it shows.
+    list_related_columns: tuple[str, ...] = ()
 
     def get_changelist(self, request, **kwargs):
         return ColumnsChangeList

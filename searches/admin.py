@@ -86,17 +86,7 @@ class SavedSearchAdmin(LargeTableAdmin, UserOrIdSearch, admin.ModelAdmin):
     )
     list_filter = ("match_type",)
     list_select_related = ("user",)
-    # Not the keywords or the results snapshot.
-    list_columns = (
-        "name",
-        "keyword_count",
-        "location",
-        "language",
-        "match_type",
-        "last_accessed_at",
-        "created_at",
-        "user__email",
-    )
+    list_related_columns = ("user__email",)
     raw_id_fields = ("user",)
     ordering = ("-created_at",)
     # Saved searches come from real results; staff may rename or delete one.
@@ -150,17 +140,7 @@ class SearchHistoryAdmin(LargeTableAdmin, UserOrIdSearch, ReadOnlyAdmin):
         "cache_hit",
     )
     list_select_related = ("user",)
-    list_columns = (
-        "searched_at",
-        "keyword_count",
-        "provider",
-        "cache_hit",
-        "response_time_ms",
-        "avg_volume",
-        "total_volume",
-        "ip_address",
-        "user__email",
-    )
+    list_related_columns = ("user__email",)
     raw_id_fields = ("user",)
     ordering = ("-searched_at", "-id")
 
@@ -184,14 +164,6 @@ class APIUsageAdmin(LargeTableAdmin, UserOrIdSearch, ReadOnlyAdmin):
     )
     list_filter = (StatusClassFilter, ("timestamp", admin.DateFieldListFilter))
     list_select_related = ("user",)
-    list_columns = (
-        "timestamp",
-        "method",
-        "endpoint",
-        "status_code",
-        "duration_ms",
-        "ip_address",
-        "user__email",
-    )
+    list_related_columns = ("user__email",)
     raw_id_fields = ("user",)
     ordering = ("-timestamp", "-id")

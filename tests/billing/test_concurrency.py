@@ -39,15 +39,8 @@ def slow_user_updates(django_db_blocker):
         )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_twenty_simultaneous_deliveries_record_and_apply_the_event_once(
-    live_server, stripe_settings, slow_user_updates
-):
-    user = UserFactory(stripe_customer_id="cus_race")
-    event = stripe_event(
-        "customer.subscription.created",
-        subscription_object(customer="cus_race", subscription_id="sub_race"),
-    )
+def _deliver_at_once(live_server, event):
+    """``event``, signed, from THREADS connections at the same moment."""
     body = json.dumps(event).encode()
     headers = {
         "Content-Type": "application/json",
@@ -61,7 +54,19 @@ def test_twenty_simultaneous_deliveries_record_and_apply_the_event_once(
         with requests.Session() as session:
             return session.post(url, data=body, headers=headers, timeout=60)
 
-    responses = run_at_once(THREADS, deliver)
+    return run_at_once(THREADS, deliver)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_deliveries_record_and_apply_the_event_once(
+    live_server, stripe_settings, slow_user_updates
+):
+    user = UserFactory(stripe_customer_id="cus_race")
+    event = stripe_event(
+        "customer.subscription.created",
+        subscription_object(customer="cus_race", subscription_id="sub_race"),
+    )
+    responses = _deliver_at_once(live_server, event)
 
     assert [r.status_code for r in responses] == [200] * THREADS
     assert {r.json()["status"] for r in responses} == {"PROCESSED"}
@@ -89,18 +94,7 @@ def test_twenty_simultaneous_failing_deliveries_count_every_attempt(
         "customer.subscription.created",
         subscription_object(customer="cus_nobody", subscription_id="sub_nobody"),
     )
-    body = json.dumps(event).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "Stripe-Signature": stripe_signature(body),
-    }
-    url = f"{live_server.url}/billing/webhook/"
-
-    def deliver(_):
-        with requests.Session() as session:
-            return session.post(url, data=body, headers=headers, timeout=60)
-
-    responses = run_at_once(THREADS, deliver)
+    responses = _deliver_at_once(live_server, event)
 
     assert [r.status_code for r in responses] == [500] * THREADS
     row = WebhookEvent.objects.get()
