@@ -68,6 +68,22 @@ def _normalise_domain(domain: str | None) -> str | None:
     return domain or None
 
 
+def _status_locked(app: App) -> bool:
+    """Re-read ``app.status`` under a row lock (inside a transaction), so two
+    requests that loaded the same app cannot both act on its old status (and
+    move the parent's ``fork_count`` twice). False if the row is gone."""
+    status = (
+        App.objects.select_for_update()
+        .filter(pk=app.pk)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status is None:
+        return False
+    app.status = status
+    return True
+
+
 def _parent_fork_count_add(app: App, delta: int) -> None:
     if app.forked_from_id:
         App.objects.filter(pk=app.forked_from_id).update(
@@ -100,6 +116,7 @@ def app_create(
     return app
 
 
+@transaction.atomic
 def app_update(
     *,
     app: App,
@@ -112,6 +129,7 @@ def app_update(
     """Change an app's details; status moves between DRAFT, ACTIVE and ARCHIVED
     (soft deletion goes through :func:`app_delete`)."""
     _ensure_editor(app, actor)
+    _status_locked(app)
     if status is not None:
         if status == App.Status.DELETED or app.status == App.Status.DELETED:
             raise ValidationError(
@@ -142,6 +160,7 @@ def _app_status_set(*, app: App, actor, status: str, action: str) -> App:
 def app_archive(*, app: App, actor) -> App:
     """Hide an app from the catalog but keep it (and its forks) as it is."""
     _ensure_editor(app, actor)
+    _status_locked(app)
     if app.status == App.Status.DELETED:
         raise ValidationError("A deleted app cannot be archived; restore it first.")
     if app.status == App.Status.ARCHIVED:
@@ -156,6 +175,7 @@ def app_delete(*, app: App, actor) -> App:
     """Soft delete: status DELETED, hidden everywhere but the admin. Forks stay;
     the parent's fork count drops by one."""
     _ensure_editor(app, actor)
+    _status_locked(app)
     if app.status == App.Status.DELETED:
         return app
     _parent_fork_count_add(app, -1)
@@ -169,6 +189,7 @@ def app_restore(*, app: App, actor) -> App:
     """Bring back an archived app (as ACTIVE) or a deleted one (as DRAFT, so its
     owner decides when it is public again)."""
     _ensure_editor(app, actor)
+    _status_locked(app)
     if app.status == App.Status.ARCHIVED:
         status = App.Status.ACTIVE
     elif app.status == App.Status.DELETED:
@@ -187,6 +208,8 @@ def app_destroy(*, app: App, actor) -> None:
     with it; its forks stay, with ``forked_from`` cleared."""
     if actor is None or not actor.is_staff:
         raise PermissionDenied("Only staff can delete an app for good.")
+    if not _status_locked(app):
+        return
     if app.status != App.Status.DELETED:
         _parent_fork_count_add(app, -1)
     audit_log_record(action=AuditLog.Action.DELETED, actor=actor, target=app)
