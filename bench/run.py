@@ -132,7 +132,8 @@ def meta_get(key: str):
         )
         cursor.execute("SELECT value FROM bench_meta WHERE key = %s", [key])
         row = cursor.fetchone()
-    return json.loads(row[0]) if row and isinstance(row[0], str) else (row or [None])[0]
+    # Django's PostgreSQL backend hands jsonb back as text.
+    return json.loads(row[0]) if row else None
 
 
 def meta_set(key: str, value) -> None:

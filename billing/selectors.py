@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from billing import stripe_api
 from searches.selectors import usage_for
+from searches.services import quota_limit
 
 # Stripe subscription statuses with a live subscription: a new Checkout would bill
 # twice, so plan changes go through the customer portal instead.
@@ -121,7 +122,7 @@ def billing_overview(user) -> BillingOverview:
         has_subscription=bool(user.stripe_subscription_id)
         and status in SUBSCRIBED_STATUSES,
         can_manage=bool(user.stripe_customer_id),
-        keyword_quota=settings.KEYWORD_QUOTAS.get(tier),
+        keyword_quota=quota_limit(tier),
         keywords_used=usage.used,
         reset_at=usage.reset_at,
     )

@@ -254,3 +254,47 @@ def test_failed_handler_leaves_no_partial_write(client, stripe_settings):
     assert buyer.stripe_subscription_id == ""
     owner.refresh_from_db()
     assert owner.stripe_subscription_id == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_handler_error_after_a_write_rolls_the_write_back(
+    client, subscriber, monkeypatch
+):
+    """The handler updates the user, then fails (here: the audit row): the
+    user's update goes with the rest of the delivery, on the first delivery,
+    on a redelivery and on the admin's reprocess alike."""
+    from billing import services
+
+    def audit_down(**kwargs):
+        raise RuntimeError("audit log down")
+
+    monkeypatch.setattr(services, "audit_log_record", audit_down)
+    event = stripe_event(
+        "customer.subscription.created", subscription_object(status="active")
+    )
+    untouched = {
+        "tier": "FREE",
+        "subscription_status": "",
+        "subscription_plan": "",
+        "stripe_subscription_id": "",
+    }
+
+    def state():
+        subscriber.refresh_from_db()
+        return {field: getattr(subscriber, field) for field in untouched}
+
+    assert deliver(client, event).status_code == 500
+    assert state() == untouched
+    assert deliver(client, event).status_code == 500  # Stripe's retry
+    assert state() == untouched
+    assert services.webhook_event_process(event_id=event["id"]).status == "FAILED"
+    assert state() == untouched
+    row = WebhookEvent.objects.get()
+    assert (row.status, row.attempts) == ("FAILED", 3)
+    assert row.error == "RuntimeError: audit log down"
+    assert not AuditLog.objects.filter(action="plan_changed").exists()
+
+    monkeypatch.undo()
+    assert services.webhook_event_process(event_id=event["id"]).status == "PROCESSED"
+    assert state()["tier"] == "PRO"
+    assert AuditLog.objects.filter(action="plan_changed").count() == 1
