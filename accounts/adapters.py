@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import validate_email_shape
 from ops.models import AuditLog
 from ops.services import audit_log_record
 
@@ -24,6 +25,12 @@ class AccountAdapter(DefaultAccountAdapter):
         # Local (password) signup does not exist; OAuth signup is governed by
         # SocialAccountAdapter.is_open_for_signup.
         return False
+
+    def clean_email(self, email: str) -> str:
+        """allauth's forms (the OAuth sign-up step that asks for an address)
+        check the shape the database accepts, not only Django's."""
+        validate_email_shape(email)
+        return super().clean_email(email)
 
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)

@@ -101,17 +101,12 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
         class RoleCheckedForm(form):
             def clean_role(self):
                 role = self.cleaned_data["role"]
-                if role != User.Role.ADMIN and obj.role == User.Role.ADMIN:
-                    others = (
-                        User.objects.filter(role=User.Role.ADMIN, is_active=True)
-                        .exclude(pk=obj.pk)
-                        .exists()
+                try:
+                    services.user_role_change_check(
+                        user=obj, old_role=obj.role, role=role
                     )
-                    if not others:
-                        raise ValidationError(
-                            "This is the only active admin; make someone else "
-                            "admin first."
-                        )
+                except ValidationError as exc:
+                    raise ValidationError(exc.messages) from exc
                 return role
 
         return RoleCheckedForm

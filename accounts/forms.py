@@ -1,12 +1,14 @@
 from django import forms
 
-from accounts.models import User
+from accounts.models import User, validate_email_shape
 
 
 class MagicLinkRequestForm(forms.Form):
     email = forms.EmailField(
         max_length=255,
         label="Email address",
+        # Redeeming the link creates the account: the address must fit it.
+        validators=[validate_email_shape],
         widget=forms.EmailInput(
             attrs={"autocomplete": "email", "placeholder": "you@example.com"}
         ),
@@ -29,18 +31,10 @@ class ProfileForm(forms.ModelForm):
 
 
 class DeleteAccountForm(forms.Form):
+    """The typed address is checked by ``services.user_delete``."""
+
     confirm_email = forms.CharField(
         label="Type your email address to confirm",
         max_length=255,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-
-    def __init__(self, *args, user, **kwargs):
-        self.user = user
-        super().__init__(*args, **kwargs)
-
-    def clean_confirm_email(self):
-        value = self.cleaned_data["confirm_email"].strip()
-        if value.lower() != self.user.email.lower():
-            raise forms.ValidationError("Type your email address exactly to confirm.")
-        return value

@@ -306,6 +306,22 @@ def user_profile_update(
     return user
 
 
+def user_role_change_check(*, user: User, old_role: str, role: str) -> None:
+    """Refuse (``ValidationError`` on ``role``) a change from ``old_role`` to
+    ``role`` that would leave no active admin. The admin form calls it too."""
+    if old_role != User.Role.ADMIN or role == User.Role.ADMIN:
+        return
+    others = (
+        User.objects.filter(role=User.Role.ADMIN, is_active=True)
+        .exclude(pk=user.pk)
+        .exists()
+    )
+    if not others:
+        raise ValidationError(
+            {"role": "This is the only active admin; make someone else admin first."}
+        )
+
+
 @transaction.atomic
 def user_role_change(
     *, user: User, role: str, actor: User | None = None, request=None
@@ -319,16 +335,7 @@ def user_role_change(
     if old == role:
         user.role = role
         return user
-    if old == User.Role.ADMIN:
-        others = (
-            User.objects.filter(role=User.Role.ADMIN, is_active=True)
-            .exclude(pk=user.pk)
-            .exists()
-        )
-        if not others:
-            raise ValidationError(
-                {"role": "This is the only active admin; make someone else admin."}
-            )
+    user_role_change_check(user=user, old_role=old, role=role)
     user.role = role
     user.save(update_fields=["role", "updated_at"])
     audit_log_record(

@@ -22,15 +22,11 @@ from accounts.forms import DeleteAccountForm, MagicLinkRequestForm, ProfileForm
 from accounts.useragent import describe_user_agent
 
 
-def _next_url(request) -> str | None:
-    return get_next_redirect_url(request)
-
-
 @never_cache
 def login(request):
     """The one sign-in page: an email field for a magic link and a button per
     configured OAuth provider. Staff use it too (the admin sends them here)."""
-    next_url = _next_url(request)
+    next_url = get_next_redirect_url(request)
     if request.user.is_authenticated:
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     form = MagicLinkRequestForm(request.POST or None)
@@ -67,7 +63,7 @@ def login(request):
 def magic_link(request, secret: str):
     """GET shows a one-click confirmation and changes nothing (mail scanners
     prefetch links); POST redeems the link and signs in."""
-    next_url = _next_url(request)
+    next_url = get_next_redirect_url(request)
     if request.method == "POST":
         try:
             redemption = services.magic_link_redeem(secret=secret, request=request)
@@ -109,7 +105,7 @@ def _link_problem(request, exc):
 def admin_login(request):
     """The admin has no login form of its own: people sign in on the normal
     sign-in page; a signed-in non-admin gets a clear 403 rather than a loop."""
-    next_url = _next_url(request) or reverse("admin:index")
+    next_url = get_next_redirect_url(request) or reverse("admin:index")
     if request.user.is_authenticated:
         if request.user.is_staff:
             return redirect(next_url)
@@ -140,7 +136,7 @@ def _account_context(request, form):
         "used": user.keyword_searches_this_month,
         "limit": settings.KEYWORD_QUOTAS.get(user.tier),
         "reset_at": user.monthly_reset_at,
-        "upgrade_url": "/billing/",
+        "upgrade_url": reverse("billing"),
         "social_count": selectors.social_accounts_for(user=user).count(),
         "session_count": selectors.user_sessions_active(user=user).count(),
     }
@@ -173,7 +169,7 @@ def profile_update(request):
 
 @login_required
 def account_delete(request):
-    form = DeleteAccountForm(request.POST or None, user=request.user)
+    form = DeleteAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             services.user_delete(

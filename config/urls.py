@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("ops.urls")),
 ]
 
-handler404 = "config.views.page_not_found"
-handler500 = "config.views.server_error"
+# 404 and 500 pages: Django's own handlers render templates/404.html (with the
+# request context) and templates/500.html (without context: the database may be
+# what failed).

@@ -232,3 +232,17 @@ def test_behind_a_proxy_the_forwarded_client_ip_is_recorded(client, db, settings
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
     request_link(client, "proxied@example.com", HTTP_X_FORWARDED_FOR="203.0.113.9")
     assert MagicLink.objects.get().requested_ip == "203.0.113.9"
+
+
+@pytest.mark.parametrize("email", ["a@localhost", "b@[::1]"])
+def test_address_django_accepts_but_the_user_table_refuses_is_a_form_error(
+    client, db, email
+):
+    # Django's EmailValidator allows dot-less domains; the account made when the
+    # link is redeemed could not be saved (that used to be a 500 on redemption).
+    response = request_link(client, email)
+    assert response.status_code == 200
+    assert b"Enter a valid email address" in response.content
+    assert MagicLink.objects.count() == 0
+    assert mail.outbox == []
+    assert not User.objects.exists()

@@ -218,3 +218,14 @@ def test_connections_page_query_count_does_not_grow(
     with django_assert_num_queries(count):
         page = user_client.get("/accounts/3rdparty/")
     assert page.content.count(b"Disconnect") == 3
+
+
+@pytest.mark.parametrize("email", ["a@localhost", "b@[::1]"])
+def test_allauth_forms_refuse_addresses_the_user_table_refuses(email):
+    from django.core.exceptions import ValidationError
+
+    from accounts.adapters import AccountAdapter
+
+    with pytest.raises(ValidationError, match="valid email"):
+        AccountAdapter().clean_email(email)
+    assert AccountAdapter().clean_email("ok@example.com") == "ok@example.com"

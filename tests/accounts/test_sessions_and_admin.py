@@ -200,6 +200,24 @@ def test_last_admin_cannot_be_demoted(admin_user):
     assert admin_user.role == "ADMIN"
 
 
+def test_admin_form_refuses_to_demote_the_last_admin(admin_client, admin_user):
+    url = f"/admin/accounts/user/{admin_user.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data = {
+        k: v
+        for k, v in data.items()
+        if k not in ("id", "created_at", "updated_at", "last_login")
+    }
+    data.update(role="USER", is_active="on")
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "only active admin" in str(response.context["adminform"].form.errors)
+    admin_user.refresh_from_db()
+    assert admin_user.role == "ADMIN"
+    assert not AuditLog.objects.filter(action="role_changed").exists()
+
+
 def test_admin_deactivate_action_signs_user_out(admin_client, db):
     target = UserFactory()
     browser = sign_in(target)
@@ -215,8 +233,14 @@ def test_admin_deactivate_action_signs_user_out(admin_client, db):
 
 def test_user_admin_search_by_email_prefix(admin_client, db):
     UserFactory(email="zed-prefix@example.com")
+    UserFactory(email="other-zed-prefix@example.com")
     page = admin_client.get("/admin/accounts/user/", {"q": "zed-pre"})
     assert b"zed-prefix@example.com" in page.content
+    # A prefix search: the address that only contains the text is not listed.
+    assert b"other-zed-prefix@example.com" not in page.content
+    assert list(page.context["cl"].result_list.values_list("email", flat=True)) == [
+        "zed-prefix@example.com"
+    ]
 
 
 def test_magic_link_admin_is_read_only_and_shows_no_secret(admin_client, user):
