@@ -724,3 +724,157 @@ def test_explore_counts_at_most_the_cap_and_says_so(client, monkeypatch):
     assert "5+ apps" in content
     count_sql = next(q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"])
     assert "LIMIT 6" in count_sql
+
+
+# --- privacy: children of apps the viewer may not edit or see -----------------
+
+
+@pytest.mark.parametrize(
+    "status", [App.Status.DRAFT, App.Status.ARCHIVED, App.Status.DELETED]
+)
+@pytest.mark.parametrize("name", ["app_detail", "requirement_board", "post_list"])
+def test_another_users_hidden_app_and_its_pages_answer_404(
+    other_client, user, status, name
+):
+    app = AppFactory(owner=user, status=status, name="Hidden idea")
+    RequirementFactory(app=app, description="Hidden requirement")
+    PostFactory(app=app, title="Hidden post")
+
+    response = other_client.get(reverse(name, args=[app.pk]))
+
+    assert response.status_code == 404
+    assert "Hidden" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("status", "owner_sees"),
+    [
+        (App.Status.DRAFT, True),
+        (App.Status.ARCHIVED, True),
+        (App.Status.DELETED, False),
+    ],
+)
+def test_owner_sees_own_draft_and_archived_app_but_not_deleted(
+    user_client, user, status, owner_sees
+):
+    app = AppFactory(owner=user, status=status, name="Own idea")
+
+    response = user_client.get(reverse("app_detail", args=[app.pk]))
+
+    assert response.status_code == (200 if owner_sees else 404)
+    assert ("Own idea" in response.content.decode()) is owner_sees
+
+
+def _child_urls(app, requirement, model, post):
+    return [
+        ("requirement_edit", [app.pk, requirement.pk]),
+        ("requirement_status", [app.pk, requirement.pk]),
+        ("requirement_delete", [app.pk, requirement.pk]),
+        ("monetization_edit", [app.pk, model.pk]),
+        ("monetization_delete", [app.pk, model.pk]),
+        ("post_edit", [app.pk, post.pk]),
+        ("post_delete", [app.pk, post.pk]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [App.Status.ACTIVE, App.Status.DRAFT, App.Status.ARCHIVED, App.Status.DELETED],
+)
+def test_children_of_another_users_app_cannot_be_edited_or_deleted(
+    other_client, user, status
+):
+    app = AppFactory(owner=user, status=status)
+    requirement = RequirementFactory(app=app, description="Original")
+    model = MonetizationModelFactory(app=app)
+    post = PostFactory(app=app, title="Original")
+    data = {
+        "description": "Changed",
+        "priority": "LOW",
+        "status": "REJECTED",
+        "version": 1,
+        "type": "ONE_TIME",
+        "price": "1",
+        "title": "Changed",
+    }
+
+    for name, args in _child_urls(app, requirement, model, post):
+        assert other_client.get(reverse(name, args=args)).status_code in (404, 405)
+        response = other_client.post(reverse(name, args=args), data)
+        assert response.status_code == 404, name
+
+    requirement.refresh_from_db()
+    model.refresh_from_db()
+    post.refresh_from_db()
+    assert (requirement.description, requirement.status, requirement.version) == (
+        "Original",
+        "PENDING",
+        1,
+    )
+    assert (model.type, model.price) == ("FREE", None)
+    assert post.title == "Original"
+
+
+def test_a_child_reached_through_another_app_of_the_owner_answers_404(
+    user_client, user, other_user
+):
+    """The child must belong to the app in the URL, not just to any app of the
+    signed-in user."""
+    mine = AppFactory(owner=user)
+    theirs = AppFactory(owner=other_user)
+    requirement = RequirementFactory(app=theirs, description="Original")
+    model = MonetizationModelFactory(app=theirs)
+    post = PostFactory(app=theirs, title="Original")
+
+    for name, args in _child_urls(theirs, requirement, model, post):
+        args = [mine.pk, args[1]]
+        response = user_client.post(
+            reverse(name, args=args),
+            {
+                "description": "x",
+                "priority": "LOW",
+                "status": "PENDING",
+                "version": 1,
+                "type": "FREE",
+                "title": "x",
+            },
+        )
+        assert response.status_code == 404, name
+
+    assert Requirement.objects.filter(pk=requirement.pk, version=1).exists()
+    assert MonetizationModel.objects.filter(pk=model.pk).exists()
+    assert Post.objects.filter(pk=post.pk, title="Original").exists()
+
+
+def test_app_page_shows_visitors_only_published_posts(user_client, user, other_client):
+    app = AppFactory(owner=user)
+    PostFactory(app=app, title="Public news")
+    PostFactory(app=app, title="Secret roadmap", published=False)
+
+    visitor = other_client.get(app.get_absolute_url()).content.decode()
+    owner = user_client.get(app.get_absolute_url()).content.decode()
+
+    assert "Public news" in visitor and "Secret roadmap" not in visitor
+    assert "Public news" in owner and "Secret roadmap" in owner
+
+
+@pytest.mark.parametrize(
+    "status", [App.Status.DRAFT, App.Status.ARCHIVED, App.Status.DELETED]
+)
+def test_fork_tree_and_my_apps_hide_the_names_of_other_users_hidden_apps(
+    user_client, user, other_user, status
+):
+    parent = AppFactory(owner=other_user, name="Their parent")
+    mine = services.app_fork(app=parent, actor=user)
+    services.app_update(app=mine, actor=user, name="My fork", status="ACTIVE")
+    child = services.app_fork(app=mine, actor=other_user)
+    services.app_update(app=child, actor=other_user, name="Their child")
+    App.objects.filter(pk__in=[parent.pk, child.pk]).update(status=status)
+    label = "a deleted app" if status == App.Status.DELETED else "a private app"
+
+    page = user_client.get(mine.get_absolute_url()).content.decode()
+    listing = user_client.get(reverse("my_apps")).content.decode()
+
+    assert "Their parent" not in page and "Their child" not in page
+    assert page.count(label) == 2
+    assert "Their parent" not in listing and label in listing
