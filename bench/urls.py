@@ -9,10 +9,7 @@ and renders no template. Served only under bench/settings.py.
 from django.http import HttpResponse
 from django.urls import path
 
-from config.urls import handler404, handler500
 from config.urls import urlpatterns as site_urlpatterns
-
-__all__ = ["handler404", "handler500", "urlpatterns"]
 
 
 def floor(request):
