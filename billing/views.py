@@ -3,7 +3,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, transaction
+from django.db import DataError, OperationalError, transaction
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -109,6 +109,11 @@ def webhook(request):
         return JsonResponse({"error": "invalid signature or payload"}, status=400)
     try:
         record = services.webhook_event_receive(event=event)
+    except DataError:
+        # Signed, but holding what jsonb cannot store (NaN, a lone surrogate):
+        # nothing was recorded, and a retry would fail the same way.
+        logger.warning("Stripe event %s cannot be stored", event["id"], exc_info=True)
+        return JsonResponse({"error": "invalid payload"}, status=400)
     except OperationalError:
         # The database is unreachable or the event row stayed locked: Stripe retries.
         logger.exception("Stripe event %s could not be recorded", event["id"])

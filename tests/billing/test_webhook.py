@@ -142,6 +142,22 @@ def test_signed_json_that_is_not_an_event_is_refused(client, stripe_settings, bo
     assert not WebhookEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "evt_nan", "type": "invoice.paid", "data": NaN}',
+        b'{"id": "evt_inf", "type": "invoice.paid", "data": 1e400}',
+        b'{"id": "evt_sur", "type": "invoice.paid", "data": "\\ud800"}',
+    ],
+    ids=["nan", "infinity", "lone-surrogate"],
+)
+def test_signed_event_that_jsonb_cannot_store_is_refused(client, stripe_settings, body):
+    response = _post(client, body, **{"Stripe-Signature": stripe_signature(body)})
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
 def test_webhook_without_configured_secret_refuses_everything(client, no_stripe):
     event = stripe_event("invoice.paid", {"id": "in_1"})
 
