@@ -878,3 +878,20 @@ def test_fork_tree_and_my_apps_hide_the_names_of_other_users_hidden_apps(
     assert "Their parent" not in page and "Their child" not in page
     assert page.count(label) == 2
     assert "Their parent" not in listing and label in listing
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/apps/NOT-AN-ID/",
+        "/apps/" + "a" * 300 + "/requirements/",
+        "/apps/a_b/posts/",
+        "/apps/abc/monetization/x/edit/",
+    ],
+)
+def test_malformed_app_ids_are_404_at_routing_without_a_lookup(user_client, path):
+    with CaptureQueriesContext(connection) as ctx:
+        response = user_client.get(path)
+
+    assert response.status_code == 404
+    assert not any("apps_catalog" in q["sql"] for q in ctx.captured_queries)
