@@ -409,32 +409,32 @@ def search_run(
             ]
             cache_hit = False
             _cache_set(key, results)
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        total = sum(int(r["search_volume"]) for r in results)
+        history = SearchHistory.objects.create(
+            user=user,
+            keywords=keywords,
+            location=location,
+            language=language,
+            match_type=match_type,
+            provider=provider.name,
+            cache_hit=cache_hit,
+            response_time_ms=elapsed_ms,
+            keyword_count=count,
+            total_volume=total,
+            avg_volume=round(total / count) if count else 0,
+            searched_at=now,
+            user_agent=(user_agent or "")[:512],
+            ip_address=ip_address,
+        )
     except BaseException:
-        # The search produced nothing: hand the allowance back.
+        # The search was not delivered (no data or no history row): hand the
+        # allowance back.
         if signed_in:
             quota_refund(user=user, count=count)
         else:
             anonymous_search_refund(slot_key=anon_slot)
         raise
-    elapsed_ms = int((time.monotonic() - started) * 1000)
-
-    total = sum(int(r["search_volume"]) for r in results)
-    history = SearchHistory.objects.create(
-        user=user,
-        keywords=keywords,
-        location=location,
-        language=language,
-        match_type=match_type,
-        provider=provider.name,
-        cache_hit=cache_hit,
-        response_time_ms=elapsed_ms,
-        keyword_count=count,
-        total_volume=total,
-        avg_volume=round(total / count) if count else 0,
-        searched_at=now,
-        user_agent=(user_agent or "")[:512],
-        ip_address=ip_address,
-    )
     return SearchOutcome(
         keywords=keywords,
         location=location,

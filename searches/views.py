@@ -8,7 +8,7 @@ import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -268,7 +268,11 @@ def api_keywords(request):
     started = time.monotonic()
     status = 500  # recorded as such if the view itself breaks
     try:
-        response = _api_keywords(request)
+        try:
+            response = _api_keywords(request)
+        except RequestDataTooBig:
+            # Raised wherever the body is first read (CSRF check or JSON).
+            response = _api_error(413, "too_large", "The request body is too large.")
         status = response.status_code
         return response
     finally:
@@ -295,7 +299,8 @@ def _api_keywords(request) -> JsonResponse:
         return _api_error(403, "csrf_failed", f"CSRF check failed: {reason}")
     try:
         body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # RecursionError: arrays or objects nested thousands deep.
         return _api_error(400, "invalid_json", "The request body must be JSON.")
     if not isinstance(body, dict):
         return _api_error(400, "invalid_json", "Send a JSON object.")

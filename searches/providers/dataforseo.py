@@ -12,6 +12,7 @@ error whose ``status_message`` says why.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import requests
@@ -135,15 +136,20 @@ class DataForSEOProvider:
         tasks = payload.get("tasks") or []
         if not tasks:
             raise ProviderError(UNAVAILABLE_MESSAGE, detail="no tasks in answer")
-        task = tasks[0]
+        task = tasks[0] if isinstance(tasks, list) else None
+        if not isinstance(task, dict):
+            raise ProviderError(UNAVAILABLE_MESSAGE, detail="unexpected task shape")
         if task.get("status_code") != OK:
             raise ProviderError(
                 UNAVAILABLE_MESSAGE,
                 detail=f"task status {task.get('status_code')}: "
                 f"{task.get('status_message')}",
             )
+        items = task.get("result") or []
+        if not isinstance(items, list):
+            raise ProviderError(UNAVAILABLE_MESSAGE, detail="unexpected result shape")
         by_keyword = {}
-        for item in task.get("result") or []:
+        for item in items:
             if not isinstance(item, dict) or not item.get("keyword"):
                 continue
             by_keyword[str(item["keyword"]).casefold()] = item
@@ -153,15 +159,24 @@ class DataForSEOProvider:
             competition = str(item.get("competition") or "low").lower()
             if competition not in ("low", "medium", "high"):
                 competition = "low"
+            try:
+                volume = max(0, int(item.get("search_volume") or 0))
+                # Google Ads' competition index (0-100) stands in for difficulty.
+                difficulty = max(0, min(100, int(item.get("competition_index") or 0)))
+                cpc = float(item.get("cpc") or 0)
+                if not math.isfinite(cpc):
+                    raise ValueError(f"cpc is {cpc}")
+            except (TypeError, ValueError, OverflowError) as exc:
+                # A malformed number is an unusable answer, not a crash.
+                raise ProviderError(
+                    UNAVAILABLE_MESSAGE, detail=f"bad number for {keyword!r}: {exc}"
+                ) from exc
             results.append(
                 KeywordResult(
                     keyword=keyword,
-                    search_volume=int(item.get("search_volume") or 0),
-                    # Google Ads' competition index (0-100) stands in for difficulty.
-                    difficulty=max(
-                        0, min(100, int(item.get("competition_index") or 0))
-                    ),
-                    cpc=round(float(item.get("cpc") or 0), 2),
+                    search_volume=volume,
+                    difficulty=difficulty,
+                    cpc=max(0.0, round(cpc, 2)),
                     competition=competition,
                     intent=infer_intent(keyword),
                 )

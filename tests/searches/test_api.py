@@ -78,6 +78,8 @@ def test_api_refuses_anonymous_callers_with_401_and_records_it(client):
         {"keywords": ["ok"], "location": "XX"},
         {"keywords": ["ok"], "match_type": 3},
         {"keywords": 5},
+        pytest.param("[" * 100_000, id="deeply-nested-array"),
+        pytest.param('{"keywords": ' * 50_000, id="deeply-nested-object"),
     ],
 )
 def test_api_bad_input_is_400_and_writes_nothing_but_usage(user_client, user, body):
@@ -88,6 +90,25 @@ def test_api_bad_input_is_400_and_writes_nothing_but_usage(user_client, user, bo
     assert user.keyword_searches_this_month == 0
     assert not SearchHistory.objects.exists()
     assert APIUsage.objects.get().status_code == 400
+
+
+@pytest.mark.django_db
+def test_api_oversized_body_is_413_and_recorded_as_such(user_client, user, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = _call(user_client, {"keywords": ["kw"] * 400})
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    user.refresh_from_db()
+    assert user.keyword_searches_this_month == 0
+    assert not SearchHistory.objects.exists()
+    assert APIUsage.objects.get().status_code == 413
+    # A form-encoded body is read by the CSRF check, before the JSON parse.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/search/")  # sets the csrftoken cookie
+    response = client.post(URL, {"keywords": "kw, " * 400})
+    assert response.status_code == 413
+    assert APIUsage.objects.filter(status_code=413).count() == 2
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from searches.providers import (
     SampleProvider,
     get_provider,
 )
-from tests.searches.conftest import dataforseo_error
+from tests.searches.conftest import dataforseo_error, dataforseo_success
 
 
 def test_sample_provider_gives_the_same_numbers_for_the_same_keyword():
@@ -141,3 +141,42 @@ def test_dataforseo_without_credentials_says_it_is_not_configured(settings):
     settings.DATAFORSEO_LOGIN = ""
     with pytest.raises(ProviderError, match="not configured"):
         DataForSEOProvider().search_keywords(["seo tools"], "US", "en", "broad")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"search_volume": "n/a"},
+        {"competition_index": {"value": 3}},
+        {"cpc": "NaN"},
+        {"cpc": float("inf")},
+    ],
+    ids=["volume-text", "index-object", "cpc-nan", "cpc-infinite"],
+)
+def test_dataforseo_malformed_numbers_raise_a_readable_error(dataforseo, change):
+    answer = dataforseo_success(["seo tools"])
+    answer["tasks"][0]["result"][0].update(change)
+    dataforseo.script = [("json", 200, answer)]
+    with pytest.raises(ProviderError, match="temporarily unavailable"):
+        get_provider().search_keywords(["seo tools"], "US", "en", "broad")
+
+
+@pytest.mark.parametrize(
+    "tasks", [["not a task"], {"0": {}}, [{"status_code": 20000, "result": 7}]]
+)
+def test_dataforseo_malformed_task_shapes_raise_a_readable_error(dataforseo, tasks):
+    answer = dataforseo_success(["seo tools"])
+    answer["tasks"] = tasks
+    dataforseo.script = [("json", 200, answer)]
+    with pytest.raises(ProviderError, match="temporarily unavailable"):
+        get_provider().search_keywords(["seo tools"], "US", "en", "broad")
+
+
+def test_dataforseo_negative_numbers_are_floored_at_zero(dataforseo):
+    answer = dataforseo_success(["seo tools"])
+    answer["tasks"][0]["result"][0].update(
+        {"search_volume": -5, "cpc": -1.5, "competition_index": -3}
+    )
+    dataforseo.script = [("json", 200, answer)]
+    (result,) = get_provider().search_keywords(["seo tools"], "US", "en", "broad")
+    assert (result.search_volume, result.cpc, result.difficulty) == (0, 0.0, 0)

@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.utils import timezone
 
 from accounts.models import User
@@ -333,3 +334,42 @@ def test_an_unreachable_cache_costs_a_provider_call_not_the_search(monkeypatch):
     assert len(provider.calls) == 1
     assert not outcome.cache_hit
     assert SearchHistory.objects.count() == 1
+
+
+class NegativeVolumeProvider(CountingProvider):
+    """Answers, but with a volume the history row's constraints refuse."""
+
+    def search_keywords(self, keywords, location, language, match_type):
+        from searches.providers import KeywordResult
+
+        return [KeywordResult(k, -1, 10, 1.0, "low", "informational") for k in keywords]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_whose_history_cannot_be_written_uses_no_quota():
+    # Transactional: in production the quota UPDATE commits on its own, and the
+    # refund must run after the failed INSERT.
+    user = _free_user(10)
+    with pytest.raises(IntegrityError):
+        _run(user, "a, b", provider=NegativeVolumeProvider())
+    user.refresh_from_db()
+    assert user.keyword_searches_this_month == 10
+    assert user.keyword_searches_total == 1010
+    assert not SearchHistory.objects.exists()
+
+
+@pytest.mark.django_db
+def test_dataforseo_garbage_numbers_are_a_provider_error_and_use_no_quota(
+    dataforseo,
+):
+    from tests.searches.conftest import dataforseo_success
+
+    answer = dataforseo_success(["a"])
+    answer["tasks"][0]["result"][0]["search_volume"] = "lots"
+    dataforseo.script = [("json", 200, answer)]
+    user = _free_user(10)
+    with pytest.raises(ProviderError, match="temporarily unavailable"):
+        _run(user, "a")
+    user.refresh_from_db()
+    assert user.keyword_searches_this_month == 10
+    assert not SearchHistory.objects.exists()

@@ -201,7 +201,9 @@ def test_results_sort_by_each_column_and_csv_export_matches_the_table(
 
 @pytest.mark.django_db
 def test_export_without_a_search_redirects(client):
-    assert client.get(reverse("searches:export")).status_code == 302
+    response = client.get(reverse("searches:export"))
+    assert response.status_code == 302
+    assert response["Location"] == SEARCH
 
 
 # --- saved searches -----------------------------------------------------------------
@@ -434,10 +436,22 @@ def test_history_keyset_pages_walk_every_row_once(user_client, user):
 
 @pytest.mark.django_db
 def test_history_ignores_a_malformed_cursor(user_client, user):
-    SearchHistoryFactory(user=user)
-    for cursor in ("garbage", "%%%", "x" * 500, "MTox"):
+    row = SearchHistoryFactory(user=user)
+    for cursor in (
+        "garbage",  # not UTF-8
+        "%%%",
+        "x" * 500,
+        "w6k",  # "é": no separator
+        "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OmFi",  # a timestamp past year 9999
+    ):
         response = user_client.get(reverse("searches:history"), {"cursor": cursor})
         assert response.status_code == 200
+        # Treated as no cursor: the first page.
+        assert [r["id"] for r in response.context["rows"]] == [row.pk]
+    # "1:1", well formed: a position before every row, so an empty page.
+    response = user_client.get(reverse("searches:history"), {"cursor": "MTox"})
+    assert response.status_code == 200
+    assert response.context["rows"] == []
 
 
 @pytest.mark.django_db
