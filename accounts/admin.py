@@ -109,14 +109,29 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
                     raise ValidationError(exc.messages) from exc
                 return role
 
+            def clean_is_active(self):
+                is_active = self.cleaned_data["is_active"]
+                if not is_active:
+                    try:
+                        services.user_removal_check(user=obj)
+                    except ValidationError as exc:
+                        raise ValidationError(exc.messages) from exc
+                return is_active
+
         return RoleCheckedForm
 
     @admin.action(description="Deactivate selected users (signs them out)")
     def deactivate_users(self, request, queryset):
         count = 0
         for user in queryset.filter(is_active=True):
-            services.user_deactivate(user=user, actor=request.user, request=request)
-            count += 1
+            try:
+                services.user_deactivate(user=user, actor=request.user, request=request)
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{user.email}: {exc.messages[0]}", messages.ERROR
+                )
+            else:
+                count += 1
         self.message_user(request, f"Deactivated {count} user(s).", messages.SUCCESS)
 
     @admin.action(description="Make selected users admins")

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import MagicLink, User
 from apps_catalog.services import app_fork_counts_release
+from billing.selectors import SUBSCRIBED_STATUSES
 from ops.models import AuditLog
 from ops.services import audit_log_record
 
@@ -40,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 MAGIC_LINK_SECRET_BYTES = 32  # 256 bits from the OS's CSPRNG
 USED_LINK_RETENTION = timedelta(days=1)
-# Stripe subscription states that still bill the customer.
-LIVE_SUBSCRIPTION = {"active", "trialing", "past_due", "unpaid", "incomplete"}
 
 
 class MagicLinkRateLimited(RateLimited):
@@ -306,6 +305,19 @@ def user_profile_update(
     return user
 
 
+ONLY_ADMIN_MESSAGE = "This is the only active admin; make someone else admin first."
+
+
+def _is_only_active_admin(user: User) -> bool:
+    return (
+        user.role == User.Role.ADMIN
+        and user.is_active
+        and not User.objects.filter(role=User.Role.ADMIN, is_active=True)
+        .exclude(pk=user.pk)
+        .exists()
+    )
+
+
 def user_role_change_check(*, user: User, old_role: str, role: str) -> None:
     """Refuse (``ValidationError`` on ``role``) a change from ``old_role`` to
     ``role`` that would leave no active admin. The admin form calls it too."""
@@ -317,9 +329,14 @@ def user_role_change_check(*, user: User, old_role: str, role: str) -> None:
         .exists()
     )
     if not others:
-        raise ValidationError(
-            {"role": "This is the only active admin; make someone else admin first."}
-        )
+        raise ValidationError({"role": ONLY_ADMIN_MESSAGE})
+
+
+def user_removal_check(*, user: User) -> None:
+    """Refuse (``ValidationError``) to deactivate or delete the only active
+    admin: nobody could reach the admin any more."""
+    if _is_only_active_admin(user):
+        raise ValidationError(ONLY_ADMIN_MESSAGE)
 
 
 @transaction.atomic
@@ -351,9 +368,11 @@ def user_role_change(
 @transaction.atomic
 def user_deactivate(*, user: User, actor: User | None = None, request=None) -> User:
     """Deactivate and end every session: the browser is signed out on its next
-    request and the account can no longer sign in (links or providers)."""
+    request and the account can no longer sign in (links or providers).
+    Refused for the only active admin."""
     if not user.is_active:
         return user
+    user_removal_check(user=user)
     user.is_active = False
     user.save(update_fields=["is_active", "updated_at"])
     keys = list(
@@ -379,7 +398,8 @@ def user_delete(*, user: User, confirm_email: str, request=None) -> None:
         raise ValidationError(
             {"confirm_email": "Type your email address exactly to confirm."}
         )
-    if user.stripe_subscription_id and user.subscription_status in LIVE_SUBSCRIPTION:
+    user_removal_check(user=user)
+    if user.stripe_subscription_id and user.subscription_status in SUBSCRIBED_STATUSES:
         # Stripe would keep charging a card nobody can manage any more.
         raise ValidationError(
             "You have a running subscription. Cancel it on the billing page "

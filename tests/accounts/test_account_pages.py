@@ -211,9 +211,12 @@ def test_deleting_a_user_releases_their_forks_from_parents_counts(
     assert parent.fork_count == 0
 
 
-def test_running_subscription_must_be_cancelled_before_deletion(user_client, user):
+@pytest.mark.parametrize("status", ["active", "past_due", "paused"])
+def test_running_subscription_must_be_cancelled_before_deletion(
+    user_client, user, status
+):
     User.objects.filter(pk=user.pk).update(
-        stripe_subscription_id="sub_123", subscription_status="active"
+        stripe_subscription_id="sub_123", subscription_status=status
     )
     response = user_client.post("/account/delete/", {"confirm_email": user.email})
     assert response.status_code == 400

@@ -218,6 +218,52 @@ def test_admin_form_refuses_to_demote_the_last_admin(admin_client, admin_user):
     assert not AuditLog.objects.filter(action="role_changed").exists()
 
 
+def test_the_only_admin_cannot_be_deactivated_or_deleted(admin_user):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="only active admin"):
+        services.user_deactivate(user=admin_user)
+    with pytest.raises(ValidationError, match="only active admin"):
+        services.user_delete(user=admin_user, confirm_email=admin_user.email)
+    admin_user.refresh_from_db()
+    assert admin_user.is_active
+    assert not AuditLog.objects.filter(
+        action__in=["user_deactivated", "user_deleted"]
+    ).exists()
+
+    UserFactory(role="ADMIN")  # with a second admin, both are allowed
+    services.user_deactivate(user=admin_user)
+    admin_user.refresh_from_db()
+    assert not admin_user.is_active
+
+
+def test_admin_deactivate_action_skips_the_only_admin(admin_client, admin_user):
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "deactivate_users", "_selected_action": [admin_user.pk]},
+        follow=True,
+    )
+    assert "only active admin" in response.content.decode()
+    admin_user.refresh_from_db()
+    assert admin_user.is_active
+
+
+def test_admin_form_refuses_to_deactivate_the_only_admin(admin_client, admin_user):
+    url = f"/admin/accounts/user/{admin_user.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
+    data = {
+        k: v
+        for k, v in form.initial.items()
+        if v is not None and k not in ("id", "created_at", "updated_at", "last_login")
+    }
+    data.pop("is_active", None)  # unchecked box: deactivate
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "only active admin" in str(response.context["adminform"].form.errors)
+    admin_user.refresh_from_db()
+    assert admin_user.is_active
+
+
 def test_admin_deactivate_action_signs_user_out(admin_client, db):
     target = UserFactory()
     browser = sign_in(target)
