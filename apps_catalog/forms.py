@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
+from apps_catalog.services import _clean_features, _normalise_domain
 
 
 def form_errors_add(form: forms.Form, error: ValidationError) -> None:
@@ -44,8 +45,8 @@ class AppForm(forms.ModelForm):
             self.fields["status"].choices = self.fields["status"].choices[:2]
 
     def clean_domain(self):
-        domain = (self.cleaned_data.get("domain") or "").strip().lower().rstrip(".")
-        return domain or None
+        # Before the model's validation, which only accepts lower-case hosts.
+        return _normalise_domain(self.cleaned_data.get("domain"))
 
 
 class RequirementForm(forms.ModelForm):
@@ -97,14 +98,9 @@ class MonetizationForm(forms.ModelForm):
             self.initial["features"] = "\n".join(self.instance.features)
 
     def clean_features(self):
-        lines = (self.cleaned_data.get("features") or "").splitlines()
-        features = []
-        for line in lines:
-            line = line.strip()
-            if len(line) > 255:
-                raise ValidationError("Keep each feature under 255 characters.")
-            if line and line not in features:
-                features.append(line)
+        features = _clean_features(self.cleaned_data.get("features") or "")
+        if any(len(feature) > 255 for feature in features):
+            raise ValidationError("Keep each feature under 255 characters.")
         return features
 
 

@@ -185,10 +185,6 @@ class App(ConstraintErrorsOnFields):
     def get_absolute_url(self):
         return reverse("app_detail", args=[self.pk])
 
-    @property
-    def is_public(self) -> bool:
-        return self.status == self.Status.ACTIVE
-
 
 class Requirement(ConstraintErrorsOnFields):
     class Priority(models.TextChoices):

@@ -26,6 +26,13 @@ def test_admin_changelist_and_change_page_render(admin_client, model):
         "monetizationmodel": monetization,
         "post": post,
     }[model]
+    # What the list's first columns and the change form show of ``obj``.
+    shown = {
+        "app": post.app.name,
+        "requirement": obj.description if model == "requirement" else "",
+        "monetizationmodel": post.app.name,
+        "post": post.title,
+    }[model]
 
     changelist = admin_client.get(reverse(f"admin:apps_catalog_{model}_changelist"))
     change = admin_client.get(
@@ -34,6 +41,8 @@ def test_admin_changelist_and_change_page_render(admin_client, model):
 
     assert changelist.status_code == 200
     assert change.status_code == 200
+    assert shown in changelist.content.decode()
+    assert shown in change.content.decode()
 
 
 def test_admin_is_for_staff_only(user_client):

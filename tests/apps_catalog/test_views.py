@@ -80,11 +80,14 @@ def test_explore_sorts_by_most_forked(client, user):
 
 
 def test_explore_with_bad_parameters_still_answers(client):
+    AppFactory(name="Still listed")
+
     response = client.get(
         reverse("explore"), {"type": "BOGUS", "sort": "x", "page": "zzz"}
     )
 
     assert response.status_code == 200
+    assert "Still listed" in response.content.decode()
 
 
 def test_explore_paginates(client):
@@ -617,6 +620,19 @@ def test_monetization_rule_violations_are_form_errors(user_client, user, data, m
 
     assert response.status_code == 200
     assert message in response.content.decode()
+    assert not MonetizationModel.objects.exists()
+
+
+def test_monetization_feature_longer_than_255_is_a_form_error(user_client, user):
+    app = AppFactory(owner=user)
+
+    response = user_client.post(
+        reverse("monetization_editor", args=[app.pk]),
+        {"type": "FREE", "features": "Fine\n" + "x" * 256},
+    )
+
+    assert response.status_code == 200
+    assert "Keep each feature under 255 characters." in response.content.decode()
     assert not MonetizationModel.objects.exists()
 
 
