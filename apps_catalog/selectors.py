@@ -149,7 +149,8 @@ def monetization_of_app(*, app: App) -> QuerySet[MonetizationModel]:
 
 
 def posts_of_app(*, app: App, viewer) -> QuerySet[Post]:
-    """Published posts; the author also sees their unpublished ones."""
+    """Published posts; the app's owner (the only one who posts on it) also
+    sees the unpublished ones."""
     posts = Post.objects.filter(app=app).select_related("author")
     if not (viewer.is_authenticated and viewer.pk == app.owner_id):
         posts = posts.filter(published=True)
