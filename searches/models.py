@@ -83,9 +83,11 @@ class SavedSearch(models.Model):
             models.Index(
                 fields=["user", "created_at"], name="savedsearch_user_created_idx"
             ),
-            # /search/saved/: a user's searches, most recently opened first.
+            # /search/saved/: a user's searches, most recently opened first, ties
+            # by id (the page's ORDER BY, read without a sort).
             models.Index(
-                fields=["user", "-last_accessed_at"], name="savedsearch_user_access_idx"
+                fields=["user", "-last_accessed_at", "-id"],
+                name="savedsearch_user_access_idx",
             ),
             # Admin list, newest first, and its match-type filter.
             models.Index(fields=["-created_at"], name="savedsearch_created_idx"),

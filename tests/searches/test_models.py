@@ -63,3 +63,17 @@ def test_seed_demo_is_idempotent():
 def test_saved_search_factory_builds_a_valid_row():
     saved = SavedSearchFactory()
     saved.full_clean()
+
+
+@pytest.mark.django_db
+def test_saved_list_query_walks_its_index_without_a_sort(user):
+    """/search/saved/ reads one page along savedsearch_user_access_idx, ties by id."""
+    from searches.selectors import saved_searches_for
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = saved_searches_for(user)[:25].query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "savedsearch_user_access_idx" in plan
+    assert "Sort" not in plan
