@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.db import OperationalError
 from django.utils.html import format_html
 
 from billing import services
@@ -75,12 +76,17 @@ class WebhookEventAdmin(LargeTableAdmin, admin.ModelAdmin):
     @admin.action(description="Reprocess selected FAILED events")
     def reprocess(self, request, queryset):
         outcomes = {}
-        skipped = 0
+        skipped = busy = 0
         for event_id, status in queryset.values_list("id", "status"):
             if status not in (WebhookEvent.Status.FAILED, WebhookEvent.Status.RECEIVED):
                 skipped += 1
                 continue
-            event = services.webhook_event_process(event_id=event_id)
+            try:
+                event = services.webhook_event_process(event_id=event_id)
+            except OperationalError:
+                # A delivery of the same event holds the row past the timeout.
+                busy += 1
+                continue
             outcomes[event.status] = outcomes.get(event.status, 0) + 1
         for status, count in sorted(outcomes.items()):
             level = (
@@ -89,6 +95,13 @@ class WebhookEventAdmin(LargeTableAdmin, admin.ModelAdmin):
                 else messages.SUCCESS
             )
             self.message_user(request, f"{count} event(s) now {status}.", level)
+        if busy:
+            self.message_user(
+                request,
+                f"{busy} event(s) busy: a delivery of the same event is in "
+                "progress. Try again in a moment.",
+                messages.WARNING,
+            )
         if skipped:
             self.message_user(
                 request,

@@ -45,6 +45,15 @@ logger = logging.getLogger(__name__)
 ACCESS_STATUSES = {"active", "trialing", "past_due"}
 
 
+# How long a delivery waits for an event row another delivery holds before it
+# gives up (503 to Stripe, which retries): never queued behind a stuck one.
+WEBHOOK_LOCK_TIMEOUT_MS = 10_000
+
+
+def _lock_timeout_set(cursor) -> None:
+    cursor.execute(f"SET LOCAL lock_timeout = {int(WEBHOOK_LOCK_TIMEOUT_MS)}")
+
+
 class WebhookHandlingError(Exception):
     """An event that cannot be applied yet; the event is marked FAILED and retried."""
 
@@ -77,8 +86,7 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
     # rolls all of it back and _webhook_event_failure_record commits a FAILED row.
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            # Answer fast: a delivery never queues behind a stuck one for long.
-            cursor.execute("SET LOCAL lock_timeout = '10s'")
+            _lock_timeout_set(cursor)
             cursor.execute(
                 f"""
                 INSERT INTO {table}
@@ -129,7 +137,7 @@ def webhook_event_process(*, event_id: str) -> WebhookEvent:
     """
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '10s'")
+            _lock_timeout_set(cursor)
             return _webhook_event_process_locked(event_id=event_id)
     except _HandlerFailed as failed:
         return _webhook_event_failure_record(failed)
@@ -191,7 +199,7 @@ def _webhook_event_failure_record(failed: _HandlerFailed) -> WebhookEvent:
     table = WebhookEvent._meta.db_table
     done = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL lock_timeout = '10s'")
+        _lock_timeout_set(cursor)
         cursor.execute(
             f"""
             INSERT INTO {table} AS event

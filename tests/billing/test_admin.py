@@ -1,8 +1,10 @@
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing import services
 from billing.models import WebhookEvent
 from tests.accounts.factories import UserFactory
 from tests.billing.factories import (
@@ -140,3 +142,28 @@ def test_reprocess_that_fails_again_reports_it(admin_client, stripe_settings):
     failed.refresh_from_db()
     assert failed.attempts == 2
     assert "No user for subscription" in failed.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reprocess_of_an_event_another_delivery_holds_says_busy(
+    admin_client, stripe_settings, monkeypatch
+):
+    monkeypatch.setattr(services, "WEBHOOK_LOCK_TIMEOUT_MS", 200)
+    held = WebhookEventFactory(
+        id="evt_held", status="FAILED", type="customer.subscription.created"
+    )
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute(
+            "SELECT 1 FROM billing_webhookevent WHERE id = %s FOR UPDATE", [held.pk]
+        )
+
+        response = admin_client.post(
+            CHANGELIST,
+            {"action": "reprocess", "_selected_action": [held.pk]},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    assert "1 event(s) busy" in response.content.decode()
+    held.refresh_from_db()
+    assert (held.status, held.attempts) == ("FAILED", 1)
