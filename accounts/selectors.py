@@ -10,6 +10,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import User
+
 
 def user_sessions_active(*, user) -> QuerySet[UserSession]:
     """The user's sessions that still exist and have not expired, newest
@@ -31,3 +33,30 @@ def social_accounts_for(*, user) -> QuerySet[SocialAccount]:
 def oauth_providers(*, request: HttpRequest) -> list:
     """Providers with credentials (settings or SocialApp rows); others hidden."""
     return get_social_adapter().list_providers(request)
+
+
+def tier_effective(user, *, now=None) -> str:
+    """The tier the user may use now.
+
+    A past_due subscription keeps its tier until the paid period ends, as Stripe's
+    dunning expects; after that the user is treated as FREE until a payment (or the
+    subscription's deletion) arrives. :func:`tier_effective_sql` is the same rule
+    inside an UPDATE.
+    """
+    now = now or timezone.now()
+    if (
+        user.subscription_status == "past_due"
+        and user.subscription_ends_at is not None
+        and user.subscription_ends_at <= now
+    ):
+        return User.Tier.FREE
+    return user.tier
+
+
+def tier_effective_sql(*, now) -> tuple[str, list]:
+    """:func:`tier_effective` as a SQL expression over the user's row."""
+    return (
+        "(CASE WHEN subscription_status = 'past_due' AND subscription_ends_at <= %s"
+        " THEN %s ELSE tier END)",
+        [now, User.Tier.FREE],
+    )

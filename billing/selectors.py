@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
+from accounts.selectors import tier_effective
 from billing import stripe_api
 from searches.selectors import usage_for
 from searches.services import quota_limit
@@ -49,24 +49,6 @@ def plans() -> list[Plan]:
             True,
         ),
     ]
-
-
-def tier_effective(user, *, now=None) -> str:
-    """The tier the user may use now.
-
-    A past_due subscription keeps its tier until the paid period ends, as Stripe's
-    dunning expects; after that the user is treated as FREE until a payment (or the
-    subscription's deletion) arrives.
-    """
-    User = get_user_model()
-    now = now or timezone.now()
-    if (
-        user.subscription_status == "past_due"
-        and user.subscription_ends_at is not None
-        and user.subscription_ends_at <= now
-    ):
-        return User.Tier.FREE
-    return user.tier
 
 
 @dataclass(frozen=True)

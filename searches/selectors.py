@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.selectors import tier_effective
 from searches.models import SavedSearch, SearchHistory
 from searches.services import next_reset_at, quota_limit
 
@@ -62,7 +63,7 @@ def usage_for(user, *, now: dt.datetime | None = None) -> Usage:
     if reset_at is None or reset_at <= now:
         used = 0 if reset_at is not None else used
         reset_at = next_reset_at(now)
-    limit = quota_limit(user.tier)
+    limit = quota_limit(tier_effective(user, now=now))
     near = limit is not None and used >= limit * NEAR_LIMIT_RATIO
     return Usage(
         used=used,

@@ -22,6 +22,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.selectors import tier_effective, tier_effective_sql
 from searches.models import (
     MAX_KEYWORD_LENGTH,
     MAX_KEYWORDS,
@@ -220,11 +221,13 @@ def quota_limit(tier: str) -> int | None:
     return quotas.get(tier, quotas.get("FREE"))
 
 
-def _limit_sql() -> tuple[str, list]:
-    """``CASE tier WHEN ... END``: each tier's monthly limit (NULL = unlimited)."""
+def _limit_sql(*, now: dt.datetime) -> tuple[str, list]:
+    """``CASE <effective tier> WHEN ... END``: the monthly limit of the tier the
+    user may use now (NULL = unlimited)."""
     quotas = settings.KEYWORD_QUOTAS
-    sql = ["CASE tier"]
-    params: list = []
+    tier_sql, params = tier_effective_sql(now=now)
+    sql = [f"CASE {tier_sql}"]
+    params = list(params)
     for tier, limit in quotas.items():
         sql.append("WHEN %s THEN %s::integer")
         params += [tier, limit]
@@ -245,7 +248,7 @@ def quota_consume(*, user, count: int, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     User = get_user_model()
     table = connections[router.db_for_write(User)].ops.quote_name(User._meta.db_table)
-    limit_sql, limit_params = _limit_sql()
+    limit_sql, limit_params = _limit_sql(now=now)
     due = "(monthly_reset_at IS NOT NULL AND monthly_reset_at <= %s)"
     new_month = f"CASE WHEN {due} THEN %s ELSE keyword_searches_this_month + %s END"
     sql = f"""
@@ -275,16 +278,22 @@ def quota_consume(*, user, count: int, now: dt.datetime | None = None) -> int:
         return row[0]
     current = (
         User.objects.filter(pk=user.pk)
-        .values("keyword_searches_this_month", "monthly_reset_at", "tier")
+        .only(
+            "keyword_searches_this_month",
+            "monthly_reset_at",
+            "tier",
+            "subscription_status",
+            "subscription_ends_at",
+        )
         .first()
     )
     if current is None:
         raise ValidationError("Your account no longer exists.", code="no_user")
     raise QuotaExceeded(
-        used=current["keyword_searches_this_month"],
-        limit=quota_limit(current["tier"]) or 0,
+        used=current.keyword_searches_this_month,
+        limit=quota_limit(tier_effective(current, now=now)) or 0,
         requested=count,
-        reset_at=current["monthly_reset_at"],
+        reset_at=current.monthly_reset_at,
     )
 
 

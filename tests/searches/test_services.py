@@ -9,6 +9,7 @@ from accounts.models import User
 from searches import services
 from searches.models import SavedSearch, SearchHistory
 from searches.providers import ProviderError
+from searches.selectors import usage_for
 from searches.services import (
     AnonymousLimitExceeded,
     QuotaExceeded,
@@ -115,6 +116,35 @@ def test_pro_quota_comes_from_settings_and_enterprise_is_unlimited(settings):
     _run(enterprise, [f"kw {i}" for i in range(200)])
     enterprise.refresh_from_db()
     assert enterprise.keyword_searches_this_month == 10**6 + 200
+
+
+@pytest.mark.django_db
+def test_past_due_after_the_paid_period_searches_on_the_free_quota():
+    """Billing's rule (accounts.selectors.tier_effective): past_due keeps the
+    plan until the paid period ends, then the user is Free."""
+    now = timezone.now()
+    lapsed = UserFactory(
+        tier="PRO",
+        subscription_status="past_due",
+        subscription_ends_at=now - dt.timedelta(days=1),
+        keyword_searches_this_month=299,
+    )
+    in_grace = UserFactory(
+        tier="PRO",
+        subscription_status="past_due",
+        subscription_ends_at=now + dt.timedelta(days=1),
+        keyword_searches_this_month=299,
+    )
+
+    with pytest.raises(QuotaExceeded) as exc:
+        _run(lapsed, "a, b")
+    _run(in_grace, "a, b")
+
+    assert (exc.value.used, exc.value.limit) == (299, 300)
+    assert usage_for(lapsed).limit == 300
+    assert usage_for(in_grace).limit == 1000
+    in_grace.refresh_from_db()
+    assert in_grace.keyword_searches_this_month == 301
 
 
 @pytest.mark.django_db
