@@ -239,6 +239,19 @@ def database_fingerprint(conn: psycopg.Connection) -> dict:
     return {"tables": tables, "sequences": sequences}
 
 
+def _is_fingerprint(data: dict) -> bool:
+    """Whether ``data`` has the shape :func:`database_fingerprint` returns."""
+    tables, sequences = data.get("tables", {}), data.get("sequences", {})
+    return (
+        isinstance(tables, dict)
+        and isinstance(sequences, dict)
+        and all(
+            isinstance(t, dict) and {"rows", "checksum"} <= t.keys()
+            for t in tables.values()
+        )
+    )
+
+
 def fingerprint_differences(expected: dict, actual: dict) -> list[str]:
     problems = []
     for kind in ("tables", "sequences"):
@@ -363,10 +376,13 @@ def backup_create(
         os.replace(partial, final)
     except (psycopg.Error, OSError, subprocess.SubprocessError) as exc:
         partial.unlink(missing_ok=True)
+        # Written before the rename: never leave it next to no backup.
+        manifest_path(final).unlink(missing_ok=True)
         _audit(AuditLog.Action.BACKUP, ok=False, file=final.name, error=str(exc)[:500])
         raise BackupError(f"Backup failed: {exc}") from exc
     except BackupError as exc:
         partial.unlink(missing_ok=True)
+        manifest_path(final).unlink(missing_ok=True)
         _audit(AuditLog.Action.BACKUP, ok=False, file=final.name, error=str(exc)[:500])
         raise
 
@@ -382,6 +398,8 @@ def backup_create(
         if not backup.verification.ok:
             failed = final.with_name(final.name + ".failed")
             os.replace(final, failed)
+            # The manifest follows its file (verify_backup finds it by name).
+            os.replace(manifest_path(final), manifest_path(failed))
             _audit(
                 AuditLog.Action.BACKUP,
                 ok=False,
@@ -640,6 +658,10 @@ def backup_verify(
             expected = json.loads(manifest.read_text())
         except ValueError:
             return VerifyResult(False, str(manifest), problems=["manifest is not JSON"])
+        if not isinstance(expected, dict) or not _is_fingerprint(expected):
+            return VerifyResult(
+                False, str(manifest), problems=["manifest is not a backup manifest"]
+            )
         compared_with = f"manifest {manifest.name}"
         if expected.get("sha256") and file_sha256(path) != expected["sha256"]:
             # Damage pg_restore could miss (a flipped byte in a name it ignores)

@@ -328,6 +328,66 @@ def test_backup_failing_verification_is_set_aside_and_prunes_nothing(
     assert same_day_older.exists()
     [failed] = backup_dir.glob("*.dump.failed")
     assert [p for _, p in backups_in(backup_dir, prefix)] == [same_day_older]
+    # Its manifest went with it: none is left naming a dump that is not there.
+    assert manifest_path(failed).is_file()
+    assert list(backup_dir.glob("*.dump.manifest.json")) == []
     assert AuditLog.objects.filter(
         changes__file=failed.name, changes__ok=False
     ).exists()
+
+
+def test_backup_failing_at_the_rename_leaves_no_manifest_behind(
+    backup_dir, some_rows, monkeypatch
+):
+    import ops.backups
+
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if str(src).endswith(".partial"):
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ops.backups.os, "replace", failing_replace)
+
+    with pytest.raises(BackupError, match="disk full"):
+        backup_create()
+
+    # Neither the dump nor a manifest naming a dump that does not exist.
+    assert list(backup_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[]", '"text"', '{"tables": []}', '{"tables": {"public.x": 1}}'],
+)
+def test_verify_with_a_manifest_of_the_wrong_shape_is_a_clear_failure(
+    backup_dir, some_rows, tmp_path, content
+):
+    path = backup_create(prune=False).path
+    manifest = tmp_path / "other.json"
+    manifest.write_text(content)
+
+    with pytest.raises(CommandError, match="FAILED verification"):
+        call_command(
+            "verify_backup", str(path), "--manifest", str(manifest), stdout=StringIO()
+        )
+
+    result = backup_verify(path=path, manifest=manifest)
+    assert result.problems == ["manifest is not a backup manifest"]
+
+
+def test_verify_backup_command_turns_a_backup_error_into_a_clear_message(
+    backup_dir, some_rows, monkeypatch
+):
+    import ops.backups
+
+    path = backup_create(prune=False).path
+
+    def no_client(name, target):
+        raise BackupError(f"No {name} for PostgreSQL 99 found.")
+
+    monkeypatch.setattr(ops.backups, "client_binary", no_client)
+
+    with pytest.raises(CommandError, match="No pg_restore for PostgreSQL 99"):
+        call_command("verify_backup", str(path), stdout=StringIO())

@@ -43,3 +43,9 @@ def test_vacuum_inside_a_transaction_is_refused():
     # pytest-django's `db` wraps the test in a transaction.
     with pytest.raises(MaintenanceError, match="transaction"):
         vacuum_analyze(tables=["ops_featureflag"])
+
+
+@pytest.mark.parametrize("command", ["vacuum_analyze", "db_report"])
+def test_unknown_database_alias_is_a_clear_error(command):
+    with pytest.raises(CommandError, match="invalid choice: 'nope'"):
+        call_command(command, "--database", "nope", stdout=StringIO())

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.template.defaultfilters import filesizeformat
 
 from ops.monitoring import database_report
@@ -11,7 +12,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--database", default="default")
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, choices=list(connections)
+        )
 
     def handle(self, *args, database, **options):
         report = database_report(database)

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from ops.maintenance import MaintenanceError, vacuum_analyze
 
@@ -8,7 +9,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("tables", nargs="*", help="table names (default: all)")
-        parser.add_argument("--database", default="default")
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, choices=list(connections)
+        )
 
     def handle(self, *args, tables, database, **options):
         try:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ops.backups import backup_verify
+from ops.backups import BackupError, backup_verify
 
 
 class Command(BaseCommand):
@@ -22,7 +22,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, file, manifest, **options):
-        result = backup_verify(path=file, manifest=manifest)
+        try:
+            result = backup_verify(path=file, manifest=manifest)
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"Compared with {result.compared_with or 'nothing'}.")
         for problem in result.problems:
             self.stdout.write(self.style.ERROR(f"  {problem}"))
