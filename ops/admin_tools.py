@@ -22,7 +22,6 @@ Every ModelAdmin on a table that can grow large mixes in :class:`LargeTableAdmin
 import ipaddress
 import json
 import math
-import re
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -37,8 +36,6 @@ from django.utils.functional import cached_property
 # Below this many rows a table (or a filtered list) is counted exactly.
 EXACT_COUNT_LIMIT = 10_000
 
-_ID = re.compile(r"^[a-z][a-z0-9]{24}$")
-
 
 def capped_count(queryset, *, cap: int = EXACT_COUNT_LIMIT) -> int:
     """Rows of ``queryset``, counted up to ``cap + 1`` at most.
@@ -48,19 +45,6 @@ def capped_count(queryset, *, cap: int = EXACT_COUNT_LIMIT) -> int:
     the admin's paginator and the catalog's pages.
     """
     return queryset.order_by().values("pk")[: cap + 1].count()
-
-
-def table_row_estimate(*, model, using: str = "default") -> int | None:
-    """The planner's row estimate for ``model``'s table, ``None`` if never analyzed.
-
-    ``reltuples`` is scaled by the table's current size the way the planner does
-    it (``reltuples / relpages * current pages``), so rows added since the last
-    ANALYZE still show up.
-    """
-    with connections[using].cursor() as cursor:
-        cursor.execute(_ESTIMATE_SQL, [_regclass(model, using)])
-        row = cursor.fetchone()
-    return None if row is None or row[0] is None or row[0] < 0 else int(row[0])
 
 
 def _regclass(model, using: str) -> str:
@@ -83,7 +67,8 @@ class EstimatedCountPaginator(Paginator):
     """A paginator whose ``count`` costs the same at 10 million rows as at 10.
 
     - Unfiltered list: one query reads the planner's estimate of the table's
-      rows (:func:`table_row_estimate`); only when that is below
+      rows (``reltuples`` scaled to the table's current size, as the planner
+      does, so rows added since the last ANALYZE show up); only when that is below
       :data:`EXACT_COUNT_LIMIT` (or the table was never analyzed) does the same
       statement count exactly, with ``SELECT COUNT(*) FROM (… LIMIT 10001)``
       (PostgreSQL runs that sub-select only in the branch that needs it).
@@ -279,10 +264,6 @@ def _is_ip(term: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def looks_like_id(term: str) -> bool:
-    return bool(_ID.match(term))
 
 
 def indexed_values_filter(field_name: str, *, title: str | None = None, limit=100):

@@ -595,6 +595,8 @@ def backup_restore(
         raise BackupError(f"{path} does not exist.")
     target = target_for(using)
     dbname = database_name or target.dbname
+    # Fail before creating anything when there is no client to restore with.
+    client_binary("pg_restore", target)
     started = time.perf_counter()
     created = False
     if not _database_exists(target, dbname):

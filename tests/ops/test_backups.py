@@ -391,3 +391,23 @@ def test_verify_backup_command_turns_a_backup_error_into_a_clear_message(
 
     with pytest.raises(CommandError, match="No pg_restore for PostgreSQL 99"):
         call_command("verify_backup", str(path), stdout=StringIO())
+
+
+def test_restore_without_a_client_creates_no_database(
+    backup_dir, some_rows, scratch_databases, monkeypatch
+):
+    import ops.backups
+
+    path = backup_create(prune=False).path
+    name = f"{connection.settings_dict['NAME']}_noclient"
+    scratch_databases.append(name)
+
+    def no_client(binary, target):
+        raise BackupError(f"No {binary} for PostgreSQL 99 found.")
+
+    monkeypatch.setattr(ops.backups, "client_binary", no_client)
+
+    with pytest.raises(CommandError, match="No pg_restore"):
+        call_command("restore_db", str(path), "--yes", "--database-name", name)
+    # Nothing half done: no empty database left behind for the next run.
+    assert not _database_exists(name)
