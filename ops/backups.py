@@ -41,11 +41,12 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from psycopg import sql
 
 from ops.models import AuditLog
+from ops.routers import DIRECT_ALIAS
 from ops.services import audit_log_record
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class BackupError(Exception):
 
 def backup_alias() -> str:
     """Schema-level work goes through DIRECT_URL when set (never via a pooler)."""
-    return "direct" if "direct" in connections else "default"
+    return DIRECT_ALIAS if DIRECT_ALIAS in connections else DEFAULT_DB_ALIAS
 
 
 @dataclass(frozen=True)

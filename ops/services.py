@@ -84,11 +84,6 @@ def metric_record(
     )
 
 
-def record_metric(metric: str, value: float, **tags) -> SystemMetric:
-    """Shorthand: ``record_metric("db.response_time_ms", 3.2, source="db_health")``."""
-    return metric_record(metric=metric, value=value, tags=tags)
-
-
 @transaction.atomic
 def feature_flag_save(
     *,

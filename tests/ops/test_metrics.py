@@ -4,14 +4,14 @@ import pytest
 from django.utils import timezone
 
 from ops.models import SystemMetric
-from ops.services import metric_record, record_metric
+from ops.services import metric_record
 
 
 @pytest.mark.django_db
-def test_record_metric_stores_value_tags_and_time():
+def test_metric_record_stores_value_tags_and_time():
     before = timezone.now()
 
-    metric = record_metric("queue.depth", 7, queue="emails")
+    metric = metric_record(metric="queue.depth", value=7, tags={"queue": "emails"})
 
     metric.refresh_from_db()
     assert metric.metric == "queue.depth"

@@ -2,7 +2,7 @@ from django.core.management import call_command
 from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS, connections
 
-DIRECT_ALIAS = "direct"
+from ops.routers import DIRECT_ALIAS
 
 
 class Command(migrate.Command):
