@@ -600,14 +600,18 @@ def backup_restore(
     client_binary("pg_restore", target)
     started = time.perf_counter()
     created = False
-    if not _database_exists(target, dbname):
-        _create_database(target, dbname)
-        created = True
-    elif not clean and _table_count(target, dbname):
-        raise BackupError(
-            f"Database {dbname} is not empty: restore into an empty database "
-            "(--database-name NEW), or pass --clean to replace its objects."
-        )
+    try:
+        if not _database_exists(target, dbname):
+            _create_database(target, dbname)
+            created = True
+        elif not clean and _table_count(target, dbname):
+            raise BackupError(
+                f"Database {dbname} is not empty: restore into an empty database "
+                "(--database-name NEW), or pass --clean to replace its objects."
+            )
+    except psycopg.Error as exc:
+        # No CREATEDB privilege, say: a message, not a traceback.
+        raise BackupError(f"Cannot prepare database {dbname}: {exc}") from exc
     result = _pg_restore(target, path, dbname, clean=clean)
     if result.returncode != 0:
         if created:
@@ -686,7 +690,10 @@ def backup_verify(
 
     # The pid tells whose scratch database it is if a crash leaves one behind.
     scratch = f"verify_{os.getpid()}_{secrets.token_hex(4)}"
-    _create_database(target, scratch)
+    try:
+        _create_database(target, scratch)
+    except psycopg.Error as exc:
+        raise BackupError(f"Cannot create scratch database {scratch}: {exc}") from exc
     try:
         restored = _pg_restore(target, path, scratch)
         if restored.returncode != 0:

@@ -411,3 +411,23 @@ def test_restore_without_a_client_creates_no_database(
         call_command("restore_db", str(path), "--yes", "--database-name", name)
     # Nothing half done: no empty database left behind for the next run.
     assert not _database_exists(name)
+
+
+def test_no_createdb_privilege_is_a_clear_error_for_restore_and_verify(
+    backup_dir, some_rows, scratch_databases, monkeypatch
+):
+    import ops.backups
+
+    path = backup_create(prune=False).path
+    name = f"{connection.settings_dict['NAME']}_nopriv"
+    scratch_databases.append(name)
+
+    def denied(target, dbname):
+        raise psycopg.errors.InsufficientPrivilege("permission denied to create")
+
+    monkeypatch.setattr(ops.backups, "_create_database", denied)
+
+    with pytest.raises(CommandError, match="permission denied to create"):
+        call_command("restore_db", str(path), "--yes", "--database-name", name)
+    with pytest.raises(CommandError, match="permission denied to create"):
+        call_command("verify_backup", str(path), stdout=StringIO())
