@@ -16,7 +16,6 @@ from allauth.account.internal.flows.login import perform_login, record_authentic
 from allauth.account.models import EmailAddress, Login
 from allauth.core import ratelimit
 from allauth.core.exceptions import RateLimited
-from allauth.core.internal.httpkit import get_client_ip
 from allauth.socialaccount.models import SocialAccount
 from allauth.socialaccount.signals import social_account_removed
 from allauth.usersessions.internal.flows import sessions as session_flows
@@ -35,7 +34,7 @@ from accounts.models import MagicLink, User
 from apps_catalog.services import app_fork_counts_release
 from billing.selectors import SUBSCRIBED_STATUSES
 from ops.models import AuditLog
-from ops.services import audit_log_record
+from ops.services import audit_log_record, client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +65,6 @@ class MagicLinkInvalid(ValidationError):
 
 def _token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def _client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address as allauth's rate limiter sees it (proxy-aware)."""
-    if request is None:
-        return None
-    return get_client_ip(request)
 
 
 def normalize_email(email: str) -> str:
@@ -114,7 +106,7 @@ def magic_link_request(
             user=user,
             token_hash=_token_hash(secret),
             expires_at=now + timedelta(seconds=settings.MAGIC_LINK_TTL_SECONDS),
-            requested_ip=_client_ip(request),
+            requested_ip=client_ip(request),
             created_at=now,
         )
         audit_log_record(

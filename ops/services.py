@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from allauth.account.adapter import get_adapter as get_account_adapter
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -14,10 +16,16 @@ logger = logging.getLogger(__name__)
 AUDIT_LOG_RETENTION_DAYS = 7 * 365 + 2
 
 
-def _client_ip(request) -> str | None:
+def client_ip(request) -> str | None:
+    """The client's address as allauth's rate limits see it: behind
+    ``TRUSTED_PROXY_COUNT`` proxies, taken from X-Forwarded-For. None without a
+    request or a valid address. Every IP the project records comes from here."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    try:
+        return get_account_adapter().get_client_ip(request)
+    except PermissionDenied:
+        return None
 
 
 def audit_log_record(
@@ -43,7 +51,7 @@ def audit_log_record(
         target_id=str(target.pk) if target is not None else "",
         target_repr=str(target)[:255] if target is not None else "",
         changes=changes or {},
-        ip_address=_client_ip(request),
+        ip_address=client_ip(request),
         user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:512],
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import json
 import logging
 import re
@@ -191,15 +190,6 @@ def search_options_clean(*, location: str, language: str, match_type: str):
     if errors:
         raise ValidationError(errors)
     return location, language, match_type
-
-
-def client_ip(request) -> str | None:
-    """The request's client address, or None when it is not a valid IP."""
-    value = (request.META.get("REMOTE_ADDR") or "").strip()
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
 
 
 def user_agent(request) -> str:

@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from ops.services import client_ip
 from searches import selectors, services
 from searches.forms import SavedSearchNameForm, SearchForm
 from searches.models import SavedSearch, SearchHistory
@@ -47,7 +48,7 @@ def search(request):
                     location=data["location"],
                     language=data["language"],
                     match_type=data["match_type"],
-                    ip_address=services.client_ip(request),
+                    ip_address=client_ip(request),
                     user_agent=services.user_agent(request),
                 )
             except services.QuotaExceeded as exc:
@@ -282,7 +283,7 @@ def api_keywords(request):
             method=request.method or "",
             status_code=status,
             duration_ms=int((time.monotonic() - started) * 1000),
-            ip_address=services.client_ip(request),
+            ip_address=client_ip(request),
             user_agent=services.user_agent(request),
         )
 
@@ -318,7 +319,7 @@ def _api_keywords(request) -> JsonResponse:
         outcome = services.search_run(
             user=request.user,
             keywords=body.get("keywords"),
-            ip_address=services.client_ip(request),
+            ip_address=client_ip(request),
             user_agent=services.user_agent(request),
             **options,
         )

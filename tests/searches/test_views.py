@@ -76,6 +76,31 @@ def test_anonymous_visitor_can_search_and_is_recorded(client):
 
 
 @pytest.mark.django_db
+def test_behind_a_proxy_the_forwarded_client_is_recorded_and_limited(client, settings):
+    """Every visitor behind the load balancer arrives from its address: the
+    daily anonymous allowance must count the forwarded client, not the proxy."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.KEYWORD_ANON_SEARCHES_PER_DAY = 1
+
+    def search(keywords, forwarded_for):
+        data = {"keywords": keywords, "location": "US", "language": "en"}
+        return client.post(
+            SEARCH, {**data, "match_type": "broad"}, HTTP_X_FORWARDED_FOR=forwarded_for
+        )
+
+    assert search("seo tools", "203.0.113.9").status_code == 302
+    assert search("backlinks", "198.51.100.7").status_code == 302
+
+    assert set(SearchHistory.objects.values_list("ip_address", flat=True)) == {
+        "203.0.113.9",
+        "198.51.100.7",
+    }
+    again = search("seo audit", "203.0.113.9")
+    assert "free searches" in again.content.decode()
+    assert SearchHistory.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_anonymous_daily_limit_shows_a_sign_in_message(client, settings):
     settings.KEYWORD_ANON_SEARCHES_PER_DAY = 1
     _post(client, "a")
