@@ -113,7 +113,7 @@ def test_volume_rows_are_coherent():
     assert (span.last() - span.first()).days > 30
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", True])
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", True, "100000001", 10**20])
 def test_bad_numbers_are_refused(value):
     with pytest.raises(VolumeError):
         volume_count_parse(value, name="users")
@@ -127,6 +127,7 @@ def test_bad_numbers_are_refused(value):
         (["--apps=ten"], "must be a whole number"),
         (["--searches=2.5"], "must be a whole number"),
         (["--batch-size=0"], "at least 1"),
+        (["--searches=99999999999999999999"], "more than this command adds"),
     ],
 )
 def test_command_refuses_bad_numbers(args, message):
