@@ -4,7 +4,7 @@ audit trail and our User model. Business rules live in accounts.services."""
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
-from allauth.account.internal.flows.login import get_authentication_records
+from allauth.account.authentication import get_authentication_records
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp
 from django.http import Http404, HttpRequest
@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import validate_email_shape
-from ops.models import AuditLog
-from ops.services import audit_log_record
+from core.models import AuditLog
+from core.services import audit_log_record
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -10,10 +10,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.shortcuts import redirect
 
 from accounts import services
 from accounts.models import MagicLink, User
-from ops.admin_tools import IndexedSearchMixin, LargeTableAdmin, indexed_values_filter
+from core.admin_tools import IndexedSearchMixin, LargeTableAdmin, indexed_values_filter
 
 
 @admin.register(User)
@@ -74,7 +75,7 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Dates", {"fields": ("deleted_at", "created_at", "updated_at")}),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
     )
 
     def save_model(self, request, obj, form, change):
@@ -92,6 +93,32 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
             )
         if deactivating:
             services.user_deactivate(user=obj, actor=request.user, request=request)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # A refused deletion (the only admin, a subscription that still bills)
+        # is a message on the user's page, not a 500; Django's delete view runs
+        # in a transaction, so nothing it did is kept.
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:accounts_user_change", object_id)
+
+    def delete_model(self, request, obj):
+        services.user_delete_by_staff(user=obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        # One service call per user: the same rules, hooks and audit row as a
+        # single delete. A refusal skips that user and says why.
+        for user in queryset:
+            try:
+                services.user_delete_by_staff(
+                    user=user, actor=request.user, request=request
+                )
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{user.email}: {exc.messages[0]}", messages.ERROR
+                )
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

@@ -6,7 +6,7 @@ from django.db.models.functions import Lower, Upper
 from django.urls import reverse
 from django.utils import timezone
 
-from config.ids import IdField
+from core.ids import IdField
 
 # The shape the database accepts (``user_email_valid``). Django's EmailValidator
 # also lets through dot-less domains ("a@localhost", "a@[::1]"): forms that take
@@ -39,6 +39,14 @@ class UserManager(BaseUserManager):
     def create_superuser(self, email, password=None, **extra_fields):
         extra_fields.setdefault("role", User.Role.ADMIN)
         return self.create_user(email, **extra_fields)
+
+
+# Stripe subscription statuses under which a subscription still bills (or will):
+# a second Checkout would charge twice, and the account cannot be deleted
+# while Stripe keeps charging a card nobody could manage any more.
+SUBSCRIBED_STATUSES = frozenset(
+    {"active", "trialing", "past_due", "unpaid", "incomplete", "paused"}
+)
 
 
 class User(AbstractBaseUser):
@@ -76,7 +84,6 @@ class User(AbstractBaseUser):
     # event delivered late never overwrites newer state.
     subscription_updated_at = models.DateTimeField(null=True, blank=True)
 
-    deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,15 +12,20 @@ from importlib import import_module
 from urllib.parse import urlencode
 
 from allauth.account.adapter import get_adapter as get_account_adapter
-from allauth.account.internal.flows.login import perform_login, record_authentication
-from allauth.account.models import EmailAddress, Login
+
+# record_authentication has no public counterpart in allauth 65: it keeps the
+# session's list of sign-in methods that allauth's reauthentication and MFA read.
+from allauth.account.internal.flows.login import record_authentication
+from allauth.account.models import EmailAddress
+from allauth.account.utils import perform_login
 from allauth.core import ratelimit
 from allauth.core.exceptions import RateLimited
 from allauth.socialaccount.models import SocialAccount
 from allauth.socialaccount.signals import social_account_removed
-from allauth.usersessions.internal.flows import sessions as session_flows
+from allauth.usersessions.adapter import get_adapter as get_usersessions_adapter
 from allauth.usersessions.models import UserSession
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
@@ -30,11 +35,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import hooks
 from accounts.models import MagicLink, User
-from apps_catalog.services import app_fork_counts_release
-from billing.selectors import SUBSCRIBED_STATUSES
-from ops.models import AuditLog
-from ops.services import audit_log_record, client_ip
+from core.models import AuditLog
+from core.services import audit_log_record, client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -261,8 +265,7 @@ def user_sign_in(
     ``user_logged_in``, session key rotation, user sessions, audit row)."""
     record_authentication(request, user, method=method, email=user.email)
     return perform_login(
-        request,
-        Login(user=user, redirect_url=redirect_url, email=user.email, signup=signup),
+        request, user, redirect_url=redirect_url, email=user.email, signup=signup
     )
 
 
@@ -272,6 +275,7 @@ def user_sign_in(
 PROFILE_FIELDS = ("name", "first_name", "last_name", "image")
 
 
+@transaction.atomic
 def user_profile_update(
     *, user: User, data: dict, request: HttpRequest | None = None
 ) -> User:
@@ -384,28 +388,37 @@ def user_deactivate(*, user: User, actor: User | None = None, request=None) -> U
 
 @transaction.atomic
 def user_delete(*, user: User, confirm_email: str, request=None) -> None:
-    """Delete the account (GDPR): everything the user owns goes with it; rows
-    that must outlive them (search history, audit trail) keep a null user."""
+    """Delete one's own account (GDPR): everything the user owns goes with it;
+    rows that must outlive them (search history, audit trail) keep a null user.
+
+    Refused for the only active admin and whenever an app above accounts says
+    no (billing, while a subscription still bills: ``accounts.hooks``)."""
     if normalize_email(confirm_email).lower() != user.email.lower():
         raise ValidationError(
             {"confirm_email": "Type your email address exactly to confirm."}
         )
+    _user_erase(user=user, actor=None, request=request, by="self")
+
+
+@transaction.atomic
+def user_delete_by_staff(*, user: User, actor: User, request=None) -> None:
+    """The admin's delete: the same rules and audit row as :func:`user_delete`."""
+    _user_erase(user=user, actor=actor, request=request, by="staff")
+
+
+def _user_erase(*, user: User, actor: User | None, request, by: str) -> None:
     user_removal_check(user=user)
-    if user.stripe_subscription_id and user.subscription_status in SUBSCRIBED_STATUSES:
-        # Stripe would keep charging a card nobody can manage any more.
-        raise ValidationError(
-            "You have a running subscription. Cancel it on the billing page "
-            "first, then delete your account."
-        )
+    hooks.user_deletion_checks_run(user=user)
     audit_log_record(
         action=AuditLog.Action.USER_DELETED,
-        actor=None,
+        actor=actor,
         target=user,
-        changes={"email": user.email, "by": "self"},
+        changes={"email": user.email, "by": by},
         request=request,
     )
-    # Their forks go with them: the parents' fork counts must drop first.
-    app_fork_counts_release(owner=user)
+    # For example apps_catalog: the parents of the user's forks must stop
+    # counting them before the cascade removes them.
+    hooks.before_user_deletion_run(user=user)
     keys = list(
         UserSession.objects.filter(user=user).values_list("session_key", flat=True)
     )
@@ -416,6 +429,7 @@ def user_delete(*, user: User, confirm_email: str, request=None) -> None:
 # --- sessions and connected accounts -----------------------------------------------
 
 
+@transaction.atomic
 def user_session_revoke(*, request: HttpRequest, session: UserSession) -> None:
     """End one of the signed-in user's sessions (the current one signs out)."""
     audit_log_record(
@@ -425,9 +439,23 @@ def user_session_revoke(*, request: HttpRequest, session: UserSession) -> None:
         changes={"ip": session.ip, "user_agent": session.user_agent[:200]},
         request=request,
     )
-    session_flows.end_sessions(request, [session])
+    _sessions_end(request=request, sessions=[session])
 
 
+def _sessions_end(*, request: HttpRequest, sessions: list[UserSession]) -> None:
+    """End ``sessions``; when the current one is among them, sign out here too
+    (with allauth's "signed out" message), as allauth's own sessions page does."""
+    current = any(session.is_current() for session in sessions)
+    get_usersessions_adapter().end_sessions(sessions)
+    if current:
+        adapter = get_account_adapter()
+        adapter.add_message(
+            request, messages.SUCCESS, "account/messages/logged_out.txt"
+        )
+        adapter.logout(request)
+
+
+@transaction.atomic
 def user_sessions_revoke_others(*, request: HttpRequest) -> int:
     """End every session of the signed-in user except this one."""
     others = [
@@ -443,10 +471,11 @@ def user_sessions_revoke_others(*, request: HttpRequest) -> int:
             changes={"count": len(others), "scope": "all others"},
             request=request,
         )
-        session_flows.end_sessions(request, others)
+        _sessions_end(request=request, sessions=others)
     return len(others)
 
 
+@transaction.atomic
 def social_account_disconnect(*, request: HttpRequest, account: SocialAccount) -> None:
     """Unlink a provider. The last way in cannot be removed: a magic link to
     the account's email is a way in only once that address is verified, so

@@ -1,5 +1,5 @@
-from ops.models import AuditLog
-from ops.services import audit_log_record
+from core.models import AuditLog
+from core.services import audit_log_record
 
 
 def audit_social_account_added(sender, request, sociallogin, **kwargs):

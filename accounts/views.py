@@ -133,10 +133,7 @@ def _account_context(request, form):
     user = request.user
     return {
         "form": form,
-        "used": user.keyword_searches_this_month,
-        "limit": settings.KEYWORD_QUOTAS.get(user.tier),
-        "reset_at": user.monthly_reset_at,
-        "upgrade_url": reverse("billing"),
+        "usage": selectors.usage_for(user),
         "social_count": selectors.social_accounts_for(user=user).count(),
         "session_count": selectors.user_sessions_active(user=user).count(),
     }

@@ -3,7 +3,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps_catalog import services
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
-from ops.admin_tools import IndexedSearchMixin, LargeTableAdmin
+from core.admin_tools import IndexedSearchMixin, LargeTableAdmin
 
 
 class RequirementInline(admin.TabularInline):

@@ -8,7 +8,7 @@ from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
-from config.ids import IdField
+from core.ids import IdField
 
 # Lower-case host names only: the check constraint below then makes the plain
 # unique constraint case-insensitive without an expression index.

@@ -17,8 +17,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
-from ops.models import AuditLog
-from ops.services import audit_log_record
+from core.models import AuditLog
+from core.services import audit_log_record
 
 STALE_REQUIREMENT_MESSAGE = (
     "This requirement was changed by someone else; reload and try again."
@@ -266,13 +266,14 @@ def app_fork(*, app: App, actor) -> App:
 
 
 @transaction.atomic
-def app_fork_counts_release(*, owner) -> int:
-    """Call before deleting ``owner`` for good (GDPR): their live forks stop
-    counting towards their parents' ``fork_count``. Returns parents updated."""
+def app_fork_counts_release(*, user) -> int:
+    """Run before ``user`` is deleted for good (GDPR; registered as an
+    ``accounts.hooks`` before-deletion hook): their live forks stop counting
+    towards their parents' ``fork_count``. Returns parents updated."""
     per_parent = (
-        App.objects.filter(owner=owner, forked_from__isnull=False)
+        App.objects.filter(owner=user, forked_from__isnull=False)
         .exclude(status=App.Status.DELETED)
-        .exclude(forked_from__owner=owner)  # those parents go too
+        .exclude(forked_from__owner=user)  # those parents go too
         .order_by()
         .values("forked_from")
         .annotate(n=Count("pk"))

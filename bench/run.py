@@ -4,9 +4,9 @@ Steps (each printed as it runs):
 
 1. database ``bench_<scale>`` on the embedded server (or on DATABASE_URL's
    server): created when missing, migrated, seeded with the demo data plus the
-   scale's volume through ``ops.volume_seed`` (COPY) and VACUUM ANALYZEd. The
-   seed's timings are kept in a ``bench_meta`` table, so a re-run reuses the
-   seeded database and reports the seed it had;
+   scale's volume through ``ops.seed`` (each app's seeder, COPY) and VACUUM
+   ANALYZEd. The seed's timings are kept in a ``bench_meta`` table, so a re-run
+   reuses the seeded database and reports the seed it had;
 2. seed path vs bare COPY: 1M search-history rows (``--copy-rows``) through the
    seed path (generation + COPY into the real table, indexes, constraints and
    FKs in place; rolled back afterwards) against a bare COPY of the same number
@@ -76,7 +76,7 @@ def server_url(database: str) -> str:
     if url:
         parts = urlparse(url)
         return urlunparse(parts._replace(path="/" + database))
-    from config.embedded_postgres import ensure_server
+    from core.embedded_postgres import ensure_server
 
     pgdata = os.environ.get("EMBEDDED_PGDATA", str(BASE_DIR / "var" / "postgres"))
     server = ensure_server(pgdata)
@@ -152,8 +152,7 @@ def seed_ensure(scale: str) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from ops.seed import seed_demo
-    from ops.volume_seed import seed_volume
+    from ops.seed import seed_demo, seed_volume
 
     seeded = meta_get("seed")
     if seeded and seeded.get("scale") == scale:
@@ -213,23 +212,25 @@ def copy_check(rows: int) -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from ops import volume_seed as vs
+    from accounts.seed import existing_user_ids
+    from core.seeding import Timeline, copy_rows, raw_connection
     from searches.models import SearchHistory
+    from searches.seed import HISTORY_COLUMNS, history_rows, keyword_pool
 
     table = SearchHistory._meta.db_table
     now = timezone.now()
-    users = vs._existing_user_ids()
+    users = existing_user_ids()
     batch = 100_000
-    raw = vs._raw_connection()
+    raw = raw_connection()
 
     def batches():
         """The rows, batch by batch, from one generator seed."""
         rng = random.Random(9)
-        pool = vs._keyword_pool(rng)
-        timeline = vs.Timeline(rows, rng=rng, now=now)
+        pool = keyword_pool(rng)
+        timeline = Timeline(rows, rng=rng, now=now)
         for offset in range(0, rows, batch):
             moments = timeline.moments(min(batch, rows - offset))
-            yield vs.history_rows(moments, users=users, rng=rng, pool=pool)
+            yield history_rows(moments, users=users, rng=rng, pool=pool)
 
     def copy_timed(target: str, parts) -> float:
         started = time.perf_counter()
@@ -238,7 +239,7 @@ def copy_check(rows: int) -> dict:
                 cursor.execute("SET LOCAL synchronous_commit = off")
             for part in parts:
                 with raw.cursor() as cursor:
-                    vs.copy_rows(cursor, target, vs.HISTORY_COLUMNS, part)
+                    copy_rows(cursor, target, HISTORY_COLUMNS, part)
             seconds = time.perf_counter() - started
             transaction.set_rollback(True)
         return seconds
@@ -291,7 +292,7 @@ def subjects_prepare() -> Subjects:
 
     from apps_catalog.models import App
     from searches import services
-    from searches.views import SESSION_KEY
+    from searches.selectors import SESSION_KEY
 
     User = get_user_model()
     admin = User.objects.get(email__iexact=settings.ADMIN_EMAIL)
@@ -403,7 +404,7 @@ def main_queries(subjects: Subjects) -> dict[str, object]:
     from apps_catalog.models import App
     from searches import selectors as searches
     from searches.models import SavedSearch, SearchHistory
-    from searches.views import SAVED_PAGE_SIZE
+    from searches.selectors import SAVED_PAGE_SIZE
 
     heavy, staff = subjects.heavy, subjects.admin
     # Volume rows have no saved searches: the demo user with the most.

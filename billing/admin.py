@@ -6,11 +6,11 @@ from django.utils.html import format_html
 
 from billing import services
 from billing.models import WebhookEvent
-from ops.admin_tools import LargeTableAdmin, indexed_values_filter
+from core.admin_tools import LargeTableAdmin, ReadOnlyAdmin, indexed_values_filter
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(LargeTableAdmin, admin.ModelAdmin):
+class WebhookEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     """Stripe deliveries: read-only audit trail, with a retry for FAILED events.
 
     Newest first (``webhookevent_created_idx``); filters: status (fixed
@@ -50,16 +50,8 @@ class WebhookEventAdmin(LargeTableAdmin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # The rows are the idempotency keys: deleting one would let a redelivery
-        # apply the event a second time.
-        return False
+    # ReadOnlyAdmin: the rows are also the idempotency keys, and deleting one
+    # would let a redelivery apply the event a second time.
 
     @admin.display(description="Created at Stripe")
     def stripe_created_at(self, obj):

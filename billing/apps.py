@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = "Billing"
+
+    def ready(self):
+        from accounts import hooks
+        from billing.services import user_deletion_refuse_while_subscribed
+
+        hooks.user_deletion_check_register(user_deletion_refuse_while_subscribed)

@@ -7,6 +7,7 @@ import datetime as dt
 from django.utils import timezone
 
 from billing.models import WebhookEvent
+from core.seeding import seeder_register
 
 
 def _event(event_id: str, event_type: str, created: dt.datetime, obj: dict) -> dict:
@@ -102,3 +103,6 @@ def seed_demo(*, admin, stdout=None) -> dict[str, int]:
     if stdout is not None and new:
         stdout.write(f"billing: {len(new)} demo webhook events")
     return {"webhook events": len(new)}
+
+
+seeder_register(name="billing", order=30, demo=seed_demo)

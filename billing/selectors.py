@@ -7,16 +7,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from accounts.selectors import tier_effective
+from accounts.models import SUBSCRIBED_STATUSES
+from accounts.selectors import Usage, quota_limit, tier_effective, usage_for
 from billing import stripe_api
-from searches.selectors import usage_for
-from searches.services import quota_limit
-
-# Stripe subscription statuses with a live subscription: a new Checkout would bill
-# twice, so plan changes go through the customer portal instead.
-SUBSCRIBED_STATUSES = frozenset(
-    {"active", "trialing", "past_due", "unpaid", "incomplete", "paused"}
-)
 
 
 @dataclass(frozen=True)
@@ -64,8 +57,7 @@ class BillingOverview:
     has_subscription: bool
     can_manage: bool
     keyword_quota: int | None
-    keywords_used: int
-    reset_at: object
+    usage: Usage
 
 
 _STATUS_BADGES = {
@@ -81,8 +73,6 @@ def billing_overview(user) -> BillingOverview:
     """What the billing page shows; reads only the user row (no queries)."""
     User = get_user_model()
     tier = tier_effective(user)
-    # The counter as keyword research counts it (a passed reset date reads as 0).
-    usage = usage_for(user)
     status = user.subscription_status
     if status == "canceled":
         ends_label = "Ended"
@@ -105,6 +95,5 @@ def billing_overview(user) -> BillingOverview:
         and status in SUBSCRIBED_STATUSES,
         can_manage=bool(user.stripe_customer_id),
         keyword_quota=quota_limit(tier),
-        keywords_used=usage.used,
-        reset_at=usage.reset_at,
+        usage=usage_for(user),
     )

@@ -31,11 +31,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import SUBSCRIBED_STATUSES
 from billing import stripe_api
 from billing.models import WebhookEvent
-from billing.selectors import SUBSCRIBED_STATUSES
-from ops.models import AuditLog
-from ops.services import audit_log_record
+from core.models import AuditLog
+from core.services import audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -613,3 +613,14 @@ def _stripe_message(exc, what: str) -> str:
     detail = getattr(exc, "user_message", None)
     message = f"Stripe could not {what}"
     return f"{message}: {detail}" if detail else f"{message}; please try again later."
+
+
+def user_deletion_refuse_while_subscribed(*, user) -> None:
+    """An ``accounts.hooks`` deletion check: no account deletion while its
+    subscription still bills (Stripe would keep charging a card nobody can
+    manage any more)."""
+    if user.stripe_subscription_id and user.subscription_status in SUBSCRIBED_STATUSES:
+        raise ValidationError(
+            "You have a running subscription. Cancel it on the billing page "
+            "first, then delete your account."
+        )

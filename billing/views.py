@@ -3,7 +3,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import DataError, OperationalError, transaction
+from django.db import DataError, OperationalError
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -97,7 +97,6 @@ def cancel(request):
 
 @csrf_exempt  # The only CSRF-exempt view: Stripe proves itself by signature.
 @require_POST
-@transaction.non_atomic_requests  # a FAILED record must be committed, not undone
 def webhook(request):
     try:
         event = stripe_api.webhook_payload_verify(

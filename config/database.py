@@ -56,7 +56,7 @@ def apply_transaction_pooling(config: dict) -> dict:
 
 def embedded_database(pgdata: Path, **extra) -> dict:
     config = {
-        "ENGINE": "config.db.embedded",
+        "ENGINE": "core.db.embedded",
         "PGDATA": str(pgdata),
         "NAME": "postgres",
         "USER": "postgres",

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 
 from config import views
-from config.ids import IdConverter
+from core.ids import IdConverter
 
 register_converter(IdConverter, "id")
 
@@ -18,7 +18,7 @@ urlpatterns = [
     path("", include("apps_catalog.urls")),
     path("", include("searches.urls")),
     path("", include("billing.urls")),
-    path("", include("ops.urls")),
+    path("", include("core.urls")),
 ]
 
 # 404 and 500 pages: Django's own handlers render templates/404.html (with the

@@ -1,14 +1,13 @@
 from django.apps import AppConfig
-from django.db.backends.signals import connection_created
 
 
 class OpsConfig(AppConfig):
+    """Operations on top of every app: ``manage.py seed`` and its orchestration.
+
+    It has no models. Its label is ``operations`` because ``ops`` is the label
+    the platform package (``core``) kept for its tables.
+    """
+
     name = "ops"
-    verbose_name = "Operations"
-
-    def ready(self):
-        from ops.slow_queries import install_slow_query_logger
-
-        connection_created.connect(
-            install_slow_query_logger, dispatch_uid="ops.slow_query_logger"
-        )
+    label = "operations"
+    verbose_name = "Operations tools"

@@ -1,30 +1,17 @@
 """Staff views of keyword research data.
 
 SearchHistory and APIUsage grow to tens of millions of rows, so their change
-lists never COUNT the whole table (``ops.admin_tools``: estimated counts, no
+lists never COUNT the whole table (``core.admin_tools``: estimated counts, no
 full result count, no date_hierarchy), filter only through indexed columns with
 fixed choices (no SELECT DISTINCT), and search only by exact, indexed values.
 """
 
 from django.contrib import admin
 
-from ops.admin_tools import IndexedSearchMixin, LargeTableAdmin
+from core.admin_tools import IndexedSearchMixin, LargeTableAdmin, ReadOnlyAdmin
 from searches.models import APIUsage, SavedSearch, SearchHistory
 from searches.providers import PROVIDERS
 from searches.services import saved_search_delete, saved_search_rename
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only logs: staff may look, never add, edit or delete."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class UserOrIdSearch(IndexedSearchMixin):

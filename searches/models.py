@@ -11,7 +11,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from config.ids import IdField
+from core.ids import IdField
 
 MAX_KEYWORDS = 200
 MAX_KEYWORD_LENGTH = 80

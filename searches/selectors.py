@@ -5,73 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from dataclasses import dataclass
 
-from django.urls import reverse
-from django.utils import timezone
-
-from accounts.selectors import tier_effective
 from searches.models import SavedSearch, SearchHistory
-from searches.services import next_reset_at, quota_limit
 
 HISTORY_PAGE_SIZE = 50
-# An upgrade link appears when this share of the monthly quota is used.
-NEAR_LIMIT_RATIO = 0.8
-
-
-@dataclass(frozen=True)
-class Usage:
-    used: int
-    limit: int | None
-    reset_at: dt.datetime
-    upgrade_url: str
-    near_limit: bool
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.limit is None else max(0, self.limit - self.used)
-
-    def as_context(self) -> dict:
-        """Context for ``templates/_usage_meter.html``."""
-        return {
-            "used": self.used,
-            "limit": self.limit,
-            "reset_at": self.reset_at,
-            # The include shows the link from 50 below the limit; pass it only
-            # when the user is near the limit by our own rule.
-            "upgrade_url": self.upgrade_url if self.near_limit else "",
-        }
-
-    def as_json(self) -> dict:
-        return {
-            "used": self.used,
-            "limit": self.limit,
-            "remaining": self.remaining,
-            "reset_at": self.reset_at.isoformat(),
-        }
-
-
-def usage_for(user, *, now: dt.datetime | None = None) -> Usage:
-    """The user's keyword usage this month, as a meter shows it.
-
-    A month whose reset date has passed counts as zero even before the next
-    search or ``reset_monthly_usage`` writes the reset.
-    """
-    now = now or timezone.now()
-    reset_at = user.monthly_reset_at
-    used = user.keyword_searches_this_month
-    if reset_at is None or reset_at <= now:
-        used = 0 if reset_at is not None else used
-        reset_at = next_reset_at(now)
-    limit = quota_limit(tier_effective(user, now=now))
-    near = limit is not None and used >= limit * NEAR_LIMIT_RATIO
-    return Usage(
-        used=used,
-        limit=limit,
-        reset_at=reset_at,
-        upgrade_url=reverse("billing"),
-        near_limit=near,
-    )
+SAVED_PAGE_SIZE = 25
+# Where the search page keeps this browser's last results (the session).
+SESSION_KEY = "searches_last"
 
 
 # --- history: keyset pagination ------------------------------------------------------

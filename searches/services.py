@@ -21,7 +21,12 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from accounts.selectors import tier_effective, tier_effective_sql
+from accounts.selectors import (
+    next_reset_at,
+    quota_limit,
+    tier_effective,
+    tier_effective_sql,
+)
 from searches.models import (
     MAX_KEYWORD_LENGTH,
     MAX_KEYWORDS,
@@ -197,18 +202,6 @@ def user_agent(request) -> str:
 
 
 # --- quota ------------------------------------------------------------------------
-
-
-def next_reset_at(now: dt.datetime) -> dt.datetime:
-    """Start of the next calendar month (UTC) after ``now``."""
-    now = now.astimezone(dt.UTC)
-    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-    return dt.datetime(year, month, 1, tzinfo=dt.UTC)
-
-
-def quota_limit(tier: str) -> int | None:
-    quotas = settings.KEYWORD_QUOTAS
-    return quotas.get(tier, quotas.get("FREE"))
 
 
 def _limit_sql(*, now: dt.datetime) -> tuple[str, list]:

@@ -18,20 +18,19 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from ops.services import client_ip
+from accounts.selectors import usage_for
+from core.services import client_ip
 from searches import selectors, services
 from searches.forms import SavedSearchNameForm, SearchForm
 from searches.models import SavedSearch, SearchHistory
 from searches.providers import ProviderError, is_sample_provider
-
-SESSION_KEY = "searches_last"
-SAVED_PAGE_SIZE = 25
+from searches.selectors import SAVED_PAGE_SIZE, SESSION_KEY
 
 
 def _usage_context(request) -> dict:
     if not request.user.is_authenticated:
         return {}
-    return {"usage": selectors.usage_for(request.user).as_context()}
+    return {"usage": usage_for(request.user)}
 
 
 def search(request):
@@ -351,6 +350,6 @@ def _api_keywords(request) -> JsonResponse:
             "match_type": outcome.match_type,
             "keywords": outcome.keywords,
             "results": outcome.results,
-            "usage": selectors.usage_for(request.user).as_json(),
+            "usage": usage_for(request.user).as_json(),
         }
     )

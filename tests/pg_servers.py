@@ -29,10 +29,10 @@ from pathlib import Path
 import psycopg
 import requests
 
-from config.embedded_postgres import bin_path, system_user
+from core.embedded_postgres import bin_path, system_user
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SITE_SETTINGS = "tests.ops.dbsite.settings"
+SITE_SETTINGS = "tests.core.dbsite.settings"
 SUPERUSER = "postgres"
 
 
@@ -469,7 +469,7 @@ class Site:
 
 @contextmanager
 def gunicorn_site(env: dict[str, str], *, workers: int = 1, threads: int = 1):
-    """The probe site (real URLs + tests/ops/dbsite probes) under gunicorn."""
+    """The probe site (real URLs + tests/core/dbsite probes) under gunicorn."""
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="opsdb-site-", dir="/tmp"))
     logfile = workdir / "gunicorn.log"

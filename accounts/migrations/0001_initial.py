@@ -6,7 +6,7 @@ import django.utils.timezone
 from django.db import migrations, models
 
 import accounts.models
-import config.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                         blank=True, null=True, verbose_name="last login"
                     ),
                 ),
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 (
                     "email",
                     models.EmailField(

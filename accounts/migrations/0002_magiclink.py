@@ -6,7 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import config.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="MagicLink",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 ("email", models.EmailField(max_length=255)),
                 ("token_hash", models.CharField(editable=False, max_length=64)),
                 ("expires_at", models.DateTimeField()),

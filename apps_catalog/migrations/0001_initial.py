@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
-import config.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="App",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 ("name", models.CharField(max_length=255)),
                 ("description", models.TextField(blank=True)),
                 (
@@ -90,7 +90,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="MonetizationModel",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 (
                     "type",
                     models.CharField(
@@ -163,7 +163,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Post",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 ("title", models.CharField(max_length=255)),
                 ("content", models.TextField(blank=True)),
                 ("published", models.BooleanField(default=False)),
@@ -199,7 +199,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Requirement",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 ("description", models.TextField()),
                 (
                     "priority",

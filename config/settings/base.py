@@ -32,8 +32,10 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
     "allauth.usersessions",
-    # Project apps: a command in an app overrides Django's own of the same name,
-    # which is how ops' `migrate` switches to DIRECT_URL.
+    # Project apps, bottom layer first (docs/architecture.md). A command in an
+    # app overrides Django's own of the same name, which is how core's `migrate`
+    # switches to DIRECT_URL.
+    "core",
     "accounts",
     "apps_catalog",
     "searches",
@@ -42,9 +44,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "ops.middleware.HealthCheckMiddleware",
+    "core.middleware.HealthCheckMiddleware",
     # Read-your-writes for the read replica: a fresh routing state per request.
-    "ops.db_middleware.PrimaryPinMiddleware",
+    "core.db_middleware.PrimaryPinMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,9 +83,9 @@ DATABASES = build_databases(env, BASE_DIR)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=500)
 
-# --- Read replica (ops.routers; only with DATABASE_READ_URL) ---------------------
+# --- Read replica (core.routers; only with DATABASE_READ_URL) ---------------------
 if "replica" in DATABASES:
-    DATABASE_ROUTERS = ["ops.routers.PrimaryReplicaRouter"]
+    DATABASE_ROUTERS = ["core.routers.PrimaryReplicaRouter"]
     # An unreachable replica host must cost little before reads fall back.
     DATABASES["replica"]["OPTIONS"]["connect_timeout"] = env.int(
         "DB_REPLICA_CONNECT_TIMEOUT", default=2
@@ -178,12 +180,11 @@ EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 
-# --- Integrations ---------------------------------------------------------------
+# --- Billing (billing app; Stripe) ----------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_PRICE_PRO = env.str("STRIPE_PRICE_PRO", default="")
 STRIPE_PRICE_ENTERPRISE = env.str("STRIPE_PRICE_ENTERPRISE", default="")
-# --- Billing (billing app) ---
 # Stripe API base URL; tests point it at a local HTTP server.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # Seconds to wait for the Stripe API before showing the user an error.
@@ -195,12 +196,12 @@ BILLING_PRICE_ENTERPRISE_TEXT = env.ENVIRON.get(
     "BILLING_PRICE_ENTERPRISE_TEXT", "$99 / month"
 )
 
+# --- Keyword research (searches app; quotas are read by accounts.selectors) ----
 KEYWORD_PROVIDER = env.str("KEYWORD_PROVIDER", default="sample")
 # Keywords a user may research per month, by tier; None means unlimited.
 KEYWORD_QUOTAS = {"FREE": 300, "PRO": 1000, "ENTERPRISE": None}
 DATAFORSEO_LOGIN = env.str("DATAFORSEO_LOGIN", default="")
 DATAFORSEO_PASSWORD = env.str("DATAFORSEO_PASSWORD", default="")
-# --- Keyword research (searches app) ---
 # DataForSEO API base URL; tests point it at a local HTTP server.
 DATAFORSEO_BASE_URL = env.str(
     "DATAFORSEO_BASE_URL", default="https://api.dataforseo.com"
@@ -216,9 +217,10 @@ KEYWORD_CACHE_SECONDS = env.int("KEYWORD_CACHE_SECONDS", default=24 * 60 * 60)
 KEYWORD_ANON_SEARCHES_PER_DAY = env.int("KEYWORD_ANON_SEARCHES_PER_DAY", default=3)
 KEYWORD_ANON_MAX_KEYWORDS = env.int("KEYWORD_ANON_MAX_KEYWORDS", default=20)
 
+# --- Backups (core.backups) -----------------------------------------------------
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
 
-# --- I18N / static --------------------------------------------------------------
+# --- I18N, static files, messages, logging --------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

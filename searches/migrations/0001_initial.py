@@ -6,7 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import config.ids
+import core.ids
 
 
 class Migration(migrations.Migration):
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="APIUsage",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 ("endpoint", models.CharField(max_length=200)),
                 ("method", models.CharField(max_length=10)),
                 ("status_code", models.PositiveSmallIntegerField()),
@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="SavedSearch",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 ("name", models.CharField(max_length=120)),
                 (
                     "keywords",
@@ -165,7 +165,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="SearchHistory",
             fields=[
-                ("id", config.ids.IdField(serialize=False)),
+                ("id", core.ids.IdField(serialize=False)),
                 (
                     "keywords",
                     django.contrib.postgres.fields.ArrayField(

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts import seed
 from accounts.models import MagicLink, User
-from ops.models import AuditLog
+from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 
 

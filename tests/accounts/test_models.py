@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from config.ids import ID_LENGTH
+from core.ids import ID_LENGTH
 from tests.accounts.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

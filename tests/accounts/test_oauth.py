@@ -6,7 +6,7 @@ from django.contrib.auth import SESSION_KEY
 from django.utils import timezone
 
 from accounts.models import User
-from ops.models import AuditLog
+from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.accounts.oauth_server import FakeProviders, state_from
 

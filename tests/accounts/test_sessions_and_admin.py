@@ -7,7 +7,7 @@ from django.test import Client
 
 from accounts import services
 from accounts.models import User
-from ops.models import AuditLog
+from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.accounts.helpers import last_link, request_link
 
@@ -321,3 +321,63 @@ def test_malformed_ids_are_404_not_500(user_client, path, field, value):
     response = user_client.post(path, {field: value})
 
     assert response.status_code == 404
+
+
+def test_staff_deleting_a_user_goes_through_the_service(admin_client, admin_user):
+    """Django's delete view runs the same rules, hooks and audit as the
+    account page: the parent's fork count drops and an audit row names staff."""
+    from apps_catalog import services as catalog
+    from tests.apps_catalog.factories import AppFactory
+
+    owner, forker = UserFactory(), UserFactory()
+    parent = AppFactory(owner=owner)
+    catalog.app_fork(app=parent, actor=forker)
+
+    response = admin_client.post(
+        f"/admin/accounts/user/{forker.pk}/delete/", {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=forker.pk).exists()
+    parent.refresh_from_db()
+    assert parent.fork_count == 0
+    row = AuditLog.objects.get(action="user_deleted")
+    assert row.actor_id == admin_user.pk
+    assert row.changes["by"] == "staff"
+
+
+def test_staff_cannot_delete_a_user_whose_subscription_bills(admin_client, admin_user):
+    subscribed = UserFactory(
+        stripe_subscription_id="sub_live", subscription_status="active"
+    )
+
+    response = admin_client.post(
+        f"/admin/accounts/user/{subscribed.pk}/delete/", {"post": "yes"}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "running subscription" in response.content.decode()
+    assert User.objects.filter(pk=subscribed.pk).exists()
+    assert not AuditLog.objects.filter(action="user_deleted").exists()
+
+
+def test_staff_bulk_delete_skips_the_refused_users(admin_client, admin_user):
+    subscribed = UserFactory(
+        stripe_subscription_id="sub_live2", subscription_status="trialing"
+    )
+    free = UserFactory()
+
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {
+            "action": "delete_selected",
+            "_selected_action": [subscribed.pk, free.pk],
+            "post": "yes",
+        },
+        follow=True,
+    )
+
+    assert "running subscription" in response.content.decode()
+    assert User.objects.filter(pk=subscribed.pk).exists()
+    assert not User.objects.filter(pk=free.pk).exists()
+    assert AuditLog.objects.filter(action="user_deleted").count() == 1

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from apps_catalog import services
 from apps_catalog.models import App
-from ops.models import AuditLog
+from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.apps_catalog.factories import AppFactory
 from tests.concurrency import run_at_once

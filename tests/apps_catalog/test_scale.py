@@ -18,7 +18,7 @@ from django.db import connection
 
 from apps_catalog import selectors
 from apps_catalog.models import App
-from apps_catalog.views import CappedPaginator
+from core.pagination import CappedPaginator
 
 ROWS = int(os.environ.get("CATALOG_SCALE_ROWS", "0"))
 

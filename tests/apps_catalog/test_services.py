@@ -501,7 +501,7 @@ def test_fork_counts_release_before_a_user_is_deleted(user, other_user):
     services.app_fork(app=parent, actor=user)
     services.app_fork(app=parent, actor=other_user)
 
-    assert services.app_fork_counts_release(owner=user) == 1
+    assert services.app_fork_counts_release(user=user) == 1
     user.delete()
 
     parent.refresh_from_db()

@@ -729,7 +729,7 @@ def test_post_list_query_count_is_the_same_for_3_and_30(client):
 
 
 def test_explore_counts_at_most_the_cap_and_says_so(client, monkeypatch):
-    from apps_catalog.views import CappedPaginator
+    from core.pagination import CappedPaginator
 
     monkeypatch.setattr(CappedPaginator, "cap", 5)
     AppFactory.create_batch(7)

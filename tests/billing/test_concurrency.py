@@ -7,7 +7,7 @@ import requests
 from django.db import connection
 
 from billing.models import WebhookEvent
-from ops.models import AuditLog
+from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.billing.factories import stripe_event, stripe_signature, subscription_object
 from tests.concurrency import run_at_once

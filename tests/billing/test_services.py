@@ -6,7 +6,7 @@ import pytest
 from billing import services
 from billing.models import WebhookEvent
 from billing.selectors import tier_effective
-from ops.models import AuditLog
+from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.billing.factories import (
     PRICE_ENTERPRISE,

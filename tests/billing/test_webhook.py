@@ -6,7 +6,7 @@ import stripe
 from django.test import Client
 
 from billing.models import WebhookEvent
-from ops.models import AuditLog
+from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 from tests.billing.factories import (
     WEBHOOK_SECRET,

@@ -16,7 +16,7 @@ def databases_for(monkeypatch, **variables):
 def test_without_database_url_the_embedded_server_is_used(monkeypatch):
     databases = databases_for(monkeypatch)
 
-    assert databases["default"]["ENGINE"] == "config.db.embedded"
+    assert databases["default"]["ENGINE"] == "core.db.embedded"
     assert databases["default"]["PGDATA"] == "/srv/app/var/postgres"
     assert set(databases) == {"default"}
 

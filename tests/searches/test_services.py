@@ -6,15 +6,14 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import next_reset_at, usage_for
 from searches import services
 from searches.models import SavedSearch, SearchHistory
 from searches.providers import ProviderError
-from searches.selectors import usage_for
 from searches.services import (
     AnonymousLimitExceeded,
     QuotaExceeded,
     keywords_parse,
-    next_reset_at,
     search_run,
 )
 from tests.accounts.factories import UserFactory

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ops.seed import database_is_empty, seed_demo
-from ops.volume_seed import VolumeError, seed_volume, volume_count_parse
+from core.seeding import VolumeError, volume_count_parse
+from ops.seed import database_is_empty, seed_demo, seed_volume
 
 
 class Command(BaseCommand):

@@ -1,0 +1,50 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from core.health import health_report
+from core.services import metric_record
+
+
+class Command(BaseCommand):
+    help = (
+        "Check the database (round trip, version, connections) and the cache; "
+        "exit non-zero when unhealthy. Records the response time as a metric."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-record",
+            action="store_true",
+            help="Do not store the response time in SystemMetric.",
+        )
+
+    def handle(self, *args, no_record, **options):
+        report = health_report()
+        db = report["database"]
+        if db["connected"]:
+            conns = db["connections"]
+            self.stdout.write(
+                f"Database: connected in {db['response_time_ms']} ms "
+                f"(PostgreSQL {db['server_version']}, "
+                f"{conns['used']}/{conns['max']} connections)"
+            )
+            cache = report["cache"]
+            if cache["ok"]:
+                self.stdout.write(f"Cache: ok in {cache['response_time_ms']} ms")
+            else:
+                self.stdout.write(f"Cache: FAILED ({cache.get('error', 'no echo')})")
+            if not no_record:
+                metric_record(
+                    metric="db.response_time_ms",
+                    value=db["response_time_ms"],
+                    tags={"source": "db_health"},
+                )
+        else:
+            self.stdout.write(
+                f"Database: UNREACHABLE after {db['response_time_ms']} ms "
+                f"({db.get('error', 'error')})"
+            )
+        for warning in report["warnings"]:
+            self.stdout.write(self.style.WARNING(f"Warning: {warning}"))
+        if report["status"] != "ok":
+            raise CommandError("Unhealthy.")
+        self.stdout.write(self.style.SUCCESS("Healthy."))

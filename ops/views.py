@@ -1,8 +1,0 @@
-from django.http import JsonResponse
-
-from ops.health import health_report
-
-
-def healthz(request):
-    report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

@@ -1,0 +1,66 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from core.health import health_report
+from core.models import SystemMetric
+from tests.core.test_healthz import database_unreachable
+
+
+@pytest.mark.django_db
+def test_health_report_has_version_connections_and_cache():
+    report = health_report()
+
+    assert report["status"] == "ok"
+    db = report["database"]
+    assert db["server_version"][0].isdigit()
+    assert 1 <= db["connections"]["used"] <= db["connections"]["max"]
+    assert report["cache"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_healthz_and_db_health_share_the_check(client):
+    body = client.get("/healthz").json()
+
+    assert set(body) >= {"status", "database", "cache"}
+    assert set(body["database"]) == set(health_report()["database"])
+
+
+@pytest.mark.django_db
+def test_db_health_prints_summary_and_records_response_time():
+    out = StringIO()
+
+    call_command("db_health", stdout=out)
+
+    text = out.getvalue()
+    assert "Database: connected in" in text
+    assert "Healthy." in text
+    metric = SystemMetric.objects.get(metric="db.response_time_ms")
+    assert metric.value >= 0
+    assert metric.tags == {"source": "db_health"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_db_health_exits_non_zero_when_database_is_unreachable():
+    out = StringIO()
+
+    with database_unreachable(), pytest.raises(CommandError, match="Unhealthy"):
+        call_command("db_health", stdout=out)
+
+    assert "UNREACHABLE" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_failing_cache_makes_status_error(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Nothing listens on port 1: the probe fails fast.
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    report = health_report()
+
+    assert report["status"] == "error"
+    assert report["cache"]["ok"] is False
