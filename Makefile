@@ -19,9 +19,10 @@ install: $(STAMP)
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
+# Web and job worker together (config/Procfile.dev); Ctrl-C stops both.
 run: migrate
 	$(PY) manage.py seed --if-empty
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PORT=$(PORT) $(VENV)/bin/honcho -f config/Procfile.dev -d . start
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import validate_email_shape
+from core.mail import mail_enqueue
 from core.models import AuditLog
 from core.services import audit_log_record
 
@@ -25,6 +26,18 @@ class AccountAdapter(DefaultAccountAdapter):
         # Local (password) signup does not exist; OAuth signup is governed by
         # SocialAccountAdapter.is_open_for_signup.
         return False
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Every email allauth sends goes through the job queue too: rendered
+        here (no I/O), handed to SMTP by a worker. Only the plain-text part is
+        queued; the project ships no HTML email templates."""
+        message = self.render_mail(template_prefix, email, context)
+        mail_enqueue(
+            subject=message.subject,
+            body=message.body,
+            to=list(message.to),
+            from_email=message.from_email,
+        )
 
     def clean_email(self, email: str) -> str:
         """allauth's forms (the OAuth sign-up step that asks for an address)

@@ -28,7 +28,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -37,6 +36,7 @@ from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import MagicLink, User
+from core.mail import Mail, mail_deliver
 from core.models import AuditLog
 from core.services import audit_log_record, client_ip
 
@@ -88,18 +88,25 @@ def magic_link_request(
     no mail went out (a deactivated account). Raises ``MagicLinkRateLimited``
     past 3 requests a minute for one address or 20 from one IP.
     """
+    from accounts.tasks import magic_link_mail_send  # the task calls this module
+
     email = normalize_email(email)
     if not ratelimit.consume(request, action="magic_link_request", key=email.lower()):
         raise MagicLinkRateLimited()
 
     user = User.objects.filter(email__iexact=email).first()
     if user is not None and not user.is_active:
-        audit_log_record(
-            action=AuditLog.Action.SIGN_IN_FAILED,
-            target=user,
-            changes={"reason": "inactive", "email": email},
-            request=request,
-        )
+        # The same work as for any other address (a row, a mail job) so neither
+        # the page nor its timing tells a deactivated account apart; the
+        # worker sends nothing for it.
+        with transaction.atomic():
+            audit_log_record(
+                action=AuditLog.Action.SIGN_IN_FAILED,
+                target=user,
+                changes={"reason": "inactive", "email": email},
+                request=request,
+            )
+            magic_link_mail_send.defer(link_id=None, sealed=None)
         return None
 
     secret = secrets.token_urlsafe(MAGIC_LINK_SECRET_BYTES)
@@ -128,19 +135,42 @@ def magic_link_request(
             "minutes": settings.MAGIC_LINK_TTL_SECONDS // 60,
             "email": link.email,
         }
-        recipient = link.email
-        transaction.on_commit(lambda: _send_magic_link_mail(recipient, context))
+        # Deferred in this transaction: the link and its mail commit together
+        # or not at all. Rendering is cheap; the SMTP round trip is the worker's.
+        magic_link_mail_send.defer(
+            link_id=link.pk, sealed=_magic_link_mail(link.email, context).seal()
+        )
     return link
 
 
-def _send_magic_link_mail(recipient: str, context: dict) -> None:
-    """Rendered without the request (it may run after the response, when the
-    transaction commits), with allauth's subject prefix and sender."""
+def _magic_link_mail(recipient: str, context: dict) -> Mail:
+    """Rendered without the request, with allauth's subject prefix and sender."""
     adapter = get_account_adapter()
     subject = render_to_string("account/email/magic_link_subject.txt", context)
     subject = adapter.format_email_subject(" ".join(subject.splitlines()).strip())
     body = render_to_string("account/email/magic_link_message.txt", context)
-    EmailMessage(subject, body.strip(), adapter.get_from_email(), [recipient]).send()
+    return Mail(
+        subject=subject,
+        body=body.strip(),
+        to=[recipient],
+        from_email=adapter.get_from_email(),
+    )
+
+
+def magic_link_mail_deliver(*, link_id: str | None, sealed: str | None) -> str:
+    """The worker's half of :func:`magic_link_request`: send the link unless
+    there is nothing worth sending — a deactivated account (``link_id`` None),
+    or a link already used, expired or cleaned up while the mail waited (an
+    SMTP outage longer than the link's life). Returns what it did."""
+    if link_id is None or sealed is None:
+        return "not sent: no link (deactivated account)"
+    link = MagicLink.objects.filter(pk=link_id).only("used_at", "expires_at").first()
+    if link is None or link.used_at is not None:
+        return "not sent: the link is gone or used"
+    if link.expires_at <= timezone.now():
+        return "not sent: the link expired before the mail could go"
+    mail_deliver(sealed=sealed)
+    return "sent"
 
 
 def magic_link_peek(*, secret: str) -> MagicLink:

