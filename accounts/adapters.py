@@ -1,12 +1,23 @@
-"""allauth extension points: where sign-in, sign-out and OAuth sign-up meet our
-audit trail and our User model. Business rules live in accounts.services."""
+"""allauth extension points: where sign-in, sign-out, OAuth sign-up and second
+factors meet our audit trail and our User model. Business rules live in
+accounts.services."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import time
+
+from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
+from allauth.core import context as allauth_context
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp
+from cryptography.fernet import Fernet, MultiFernet
+from django.conf import settings
+from django.contrib.sites.shortcuts import get_current_site
 from django.http import Http404, HttpRequest
 from django.shortcuts import render
 from django.urls import reverse
@@ -31,6 +42,15 @@ class AccountAdapter(DefaultAccountAdapter):
         """Every email allauth sends goes through the job queue too: rendered
         here (no I/O), handed to SMTP by a worker. Only the plain-text part is
         queued; the project ships no HTML email templates."""
+        request = context.get("request") or allauth_context.request
+        if request is not None:
+            # What allauth's own send_mail adds: its templates greet by site.
+            context = {
+                "request": request,
+                "email": email,
+                "current_site": get_current_site(request),
+                **context,
+            }
         message = self.render_mail(template_prefix, email, context)
         mail_enqueue(
             subject=message.subject,
@@ -48,10 +68,22 @@ class AccountAdapter(DefaultAccountAdapter):
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)
         records = get_authentication_records(request, user)
+        # With a second factor the newest record is "mfa": the row names the
+        # way in (magic link or provider) and adds the factor's type.
+        way_in = next(
+            (
+                r
+                for r in reversed(records)
+                if r.get("method") != "mfa" and not r.get("reauthenticated")
+            ),
+            {},
+        )
+        changes = {"method": way_in.get("method", "unknown")}
+        if way_in.get("provider"):
+            changes["provider"] = way_in["provider"]
         last = records[-1] if records else {}
-        changes = {"method": last.get("method", "unknown")}
-        if last.get("provider"):
-            changes["provider"] = last["provider"]
+        if last.get("method") == "mfa" and not last.get("reauthenticated"):
+            changes["mfa"] = last.get("type", "")
         audit_log_record(
             action=AuditLog.Action.SIGN_IN,
             actor=user,
@@ -72,6 +104,27 @@ class AccountAdapter(DefaultAccountAdapter):
             )
         super().logout(request)
 
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        """Adding or removing a second factor (and other sensitive changes) asks
+        for fresh proof of identity, and nobody has a password. A sign-in in
+        this session within ACCOUNT_REAUTHENTICATION_TIMEOUT (5 minutes) is that
+        proof: it took a just-redeemed magic link, a provider round trip or a
+        factor. Later, allauth asks for an existing factor or a code mailed to
+        the verified address (ACCOUNT_REAUTHENTICATION_METHODS), which proves
+        the same mailbox a magic link does. Switching reauthentication off
+        instead would let a stolen session cookie enrol the thief's
+        authenticator or remove the owner's."""
+        if not super().is_reauthentication_required(app=app, **kwargs):
+            return False
+        request = allauth_context.request
+        if request is None or not request.user.is_authenticated:
+            return True
+        records = get_authentication_records(request, request.user)
+        if not records:
+            return True
+        age = time.time() - records[-1].get("at", 0)
+        return age >= account_settings.REAUTHENTICATION_TIMEOUT
+
     def respond_user_inactive(self, request, user):
         audit_log_record(
             action=AuditLog.Action.SIGN_IN_FAILED,
@@ -80,6 +133,34 @@ class AccountAdapter(DefaultAccountAdapter):
             request=request,
         )
         return render(request, "account/account_inactive.html", status=403)
+
+
+def _mfa_fernet() -> MultiFernet:
+    """Keys derived from SECRET_KEY (sealing) and SECRET_KEY_FALLBACKS (still
+    opening), so a key rotation with fallbacks keeps every factor working."""
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet(
+        [
+            Fernet(
+                base64.urlsafe_b64encode(
+                    hashlib.sha256(b"accounts.mfa:" + key.encode()).digest()
+                )
+            )
+            for key in keys
+        ]
+    )
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """allauth.mfa's extension point. TOTP secrets and recovery-code seeds are
+    sealed at rest: whoever reads the table (a backup, a replica, the admin's
+    SQL tools) must not be able to mint codes."""
+
+    def encrypt(self, text: str) -> str:
+        return _mfa_fernet().encrypt(text.encode()).decode()
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return _mfa_fernet().decrypt(encrypted_text.encode()).decode()
 
 
 class ProviderNotConfigured(SocialApp.DoesNotExist, Http404):

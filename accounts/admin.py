@@ -1,5 +1,6 @@
 from allauth.account.admin import EmailAddressAdmin as BaseEmailAddressAdmin
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from allauth.socialaccount.admin import (
     SocialAccountAdmin as BaseSocialAccountAdmin,
 )
@@ -14,7 +15,12 @@ from django.shortcuts import redirect
 
 from accounts import services
 from accounts.models import MagicLink, User
-from core.admin_tools import IndexedSearchMixin, LargeTableAdmin, indexed_values_filter
+from core.admin_tools import (
+    IndexedSearchMixin,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+    indexed_values_filter,
+)
 
 
 @admin.register(User)
@@ -273,3 +279,33 @@ class UserSessionAdmin(LargeTableAdmin, IndexedSearchMixin, BaseUserSessionAdmin
     search_fields = ("user__id__exact",)
     search_user_fields = ("user",)
     search_help_text = "A user's exact email or id."
+
+
+# allauth.mfa's own admin lets staff add and edit an authenticator's secret
+# data and deletes without an audit row: replaced by a read-only list whose one
+# write is an audited removal (accounts.services).
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(ReadOnlyAdmin):
+    list_display = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    fields = ("user", "type", "created_at", "last_used_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    actions = ("remove_factors",)
+
+    @admin.action(description="Remove the selected two-factor methods (audited)")
+    def remove_factors(self, request, queryset):
+        count = 0
+        for authenticator in queryset.select_related("user"):
+            services.mfa_authenticator_remove_by_staff(
+                authenticator=authenticator, actor=request.user, request=request
+            )
+            count += 1
+        self.message_user(
+            request, f"Removed {count} two-factor method(s).", messages.SUCCESS
+        )

@@ -6,12 +6,22 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users and sign-in"
 
     def ready(self):
+        from allauth.mfa import signals as mfa_signals
         from allauth.socialaccount.signals import social_account_added
 
-        from accounts.signals import audit_social_account_added
+        from accounts import signals
 
-        # allauth's connect flow has no adapter hook after a successful link;
-        # its signal is the one place that sees it (an audit write, no logic).
+        # allauth's connect and two-factor flows have no adapter hook after a
+        # successful change; their signals are the one place that sees it (audit
+        # writes and a cache flush, no logic).
         social_account_added.connect(
-            audit_social_account_added, dispatch_uid="accounts_audit_social_added"
+            signals.audit_social_account_added,
+            dispatch_uid="accounts_audit_social_added",
         )
+        for signal, receiver in (
+            (mfa_signals.authenticator_added, signals.audit_authenticator_added),
+            (mfa_signals.authenticator_removed, signals.audit_authenticator_removed),
+            (mfa_signals.authenticator_reset, signals.audit_authenticator_reset),
+            (mfa_signals.authenticator_used, signals.audit_authenticator_used),
+        ):
+            signal.connect(receiver, dispatch_uid=f"accounts_{receiver.__name__}")

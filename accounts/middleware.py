@@ -1,16 +1,28 @@
-"""Session activity tracking that writes at most once a minute per browser."""
+"""Session activity tracking that writes at most once a minute per browser, and
+the admin's second-factor gate."""
 
 from __future__ import annotations
 
 import time
 
 from allauth.account.adapter import get_adapter
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from allauth.usersessions import app_settings
 from allauth.usersessions.models import UserSession
 from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
 
 # Session key holding (time recorded, IP, user agent) of the last activity write.
 ACTIVITY_KEY = "_usersession_seen"
+# Session key holding (user id, time) of the last check that found a factor.
+ADMIN_MFA_KEY = "_admin_mfa_seen"
+# Seconds a successful check is trusted before the next admin page checks again.
+ADMIN_MFA_RECHECK_SECONDS = 60
+# Factors that open the admin; recovery codes only back one of these up.
+ADMIN_MFA_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 
 
 class UserSessionActivityMiddleware:
@@ -52,3 +64,61 @@ class UserSessionActivityMiddleware:
             return
         UserSession.objects.create_from_request(request)
         request.session[ACTIVITY_KEY] = [now, *client]
+
+
+class AdminMFARequiredMiddleware:
+    """ADMIN accounts enter the admin only with a second factor (TOTP or a
+    passkey) enrolled.
+
+    A signed-in admin without one who opens any ``/admin/`` page is sent to
+    allauth's two-factor page with a message saying why; the admin's sign-out
+    stays reachable. The check is a middleware, not ``admin.site.has_permission``,
+    because a refused permission sends staff to the admin login, which sends a
+    signed-in admin straight back: a loop. A positive check is remembered in the
+    session for ``ADMIN_MFA_RECHECK_SECONDS`` so admin pages do not pay a query
+    each; removing a factor forgets it in the removing session at once
+    (accounts.signals), other sessions re-check within that interval.
+    """
+
+    message = (
+        "The admin needs two-factor authentication. Add an authenticator app or "
+        "a passkey to your account, then open the admin again."
+    )
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and user.is_staff
+            and request.path.startswith(reverse("admin:index"))
+            and request.path != reverse("accounts_admin_logout")
+            and not self._has_factor(request, user)
+        ):
+            messages.warning(request, self.message)
+            return redirect("mfa_index")
+        return self.get_response(request)
+
+    def _has_factor(self, request, user) -> bool:
+        seen = request.session.get(ADMIN_MFA_KEY)
+        now = time.time()
+        if (
+            seen
+            and seen[0] == str(user.pk)
+            and now - seen[1] < ADMIN_MFA_RECHECK_SECONDS
+        ):
+            return True
+        if not is_mfa_enabled(user, types=list(ADMIN_MFA_TYPES)):
+            request.session.pop(ADMIN_MFA_KEY, None)
+            return False
+        request.session[ADMIN_MFA_KEY] = [str(user.pk), now]
+        return True
+
+
+def admin_mfa_forget(request) -> None:
+    """Make the next admin page check for a factor again (after a removal)."""
+    if request is not None and hasattr(request, "session"):
+        request.session.pop(ADMIN_MFA_KEY, None)

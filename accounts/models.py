@@ -49,6 +49,13 @@ SUBSCRIBED_STATUSES = frozenset(
 )
 
 
+# What pages show for a user who has given no name (User.public_name).
+PUBLIC_NAME_FALLBACK = "A Launchpad user"
+# The columns User.public_name reads: a query that loads owners or authors only
+# to name them selects these (never the email).
+PUBLIC_NAME_FIELDS = ("name", "first_name", "last_name")
+
+
 class User(AbstractBaseUser):
     class Role(models.TextChoices):
         USER = "USER", "User"
@@ -83,6 +90,16 @@ class User(AbstractBaseUser):
     # Stripe event time of the last subscription change applied, so an older
     # event delivered late never overwrites newer state.
     subscription_updated_at = models.DateTimeField(null=True, blank=True)
+    # End of the last period actually paid for (invoice.paid, or the period of
+    # an active subscription): a past_due subscription keeps its tier until
+    # then, and a renewal while past_due extends nothing (tier_effective).
+    paid_until = models.DateTimeField(null=True, blank=True)
+    # A scheduled cancellation (cancel_at_period_end or cancel_at): the plan
+    # ends then instead of renewing.
+    subscription_cancels_at = models.DateTimeField(null=True, blank=True)
+    # Stripe's hosted invoice page while a payment needs the customer's action
+    # (3-D Secure and the like); cleared when the invoice is paid.
+    billing_action_url = models.URLField(max_length=2048, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -159,9 +176,26 @@ class User(AbstractBaseUser):
         return self.is_staff
 
     @property
-    def display_name(self) -> str:
+    def has_chosen_name(self) -> bool:
+        """Whether the user gave a name (display name, or first or last name)."""
+        return bool(self.name or self.first_name or self.last_name)
+
+    @property
+    def public_name(self) -> str:
+        """How other people see this user on any page: the name they gave
+        (``name``, else first and last name), else a neutral fallback. Never
+        the email address nor anything derived from it: an address is shown
+        only to its owner and to staff. :data:`PUBLIC_NAME_FIELDS` are the
+        columns it reads (for ``only()``)."""
         full = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return self.name or full or self.email
+        return self.name or full or PUBLIC_NAME_FALLBACK
+
+    @property
+    def display_name(self) -> str:
+        """The signed-in user's own label (the menu): their public name, or
+        their email while they have none. Pages about someone else use
+        :attr:`public_name`."""
+        return self.public_name if self.has_chosen_name else self.email
 
     def has_perm(self, perm, obj=None) -> bool:
         return self.is_staff

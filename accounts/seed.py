@@ -108,6 +108,9 @@ USER_COLUMNS = (
     "subscription_plan",
     "subscription_ends_at",
     "subscription_updated_at",
+    "paid_until",
+    "subscription_cancels_at",
+    "billing_action_url",
     "created_at",
     "updated_at",
 )
@@ -152,6 +155,9 @@ def user_rows(n: int, *, rng: random.Random, now: dt.datetime) -> list[tuple]:
                 tier.lower() if paid else "",
                 next_month if paid else None,
                 created if paid else None,
+                next_month if paid else None,  # an active subscription is paid
+                None,
+                "",
                 created,
                 created,
             )

@@ -3,12 +3,18 @@ connected accounts, deletion and cleanup."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
+import os
 import secrets
+import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
+from typing import TextIO
 from urllib.parse import urlencode
 
 from allauth.account.adapter import get_adapter as get_account_adapter
@@ -28,15 +34,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import hooks
+from accounts import hooks, selectors
 from accounts.models import MagicLink, User
-from core.mail import Mail, mail_deliver
+from core.ids import new_id
+from core.mail import Mail, mail_deliver, mail_enqueue
 from core.models import AuditLog
 from core.services import audit_log_record, client_ip
 
@@ -453,7 +461,27 @@ def _user_erase(*, user: User, actor: User | None, request, by: str) -> None:
         UserSession.objects.filter(user=user).values_list("session_key", flat=True)
     )
     Session.objects.filter(session_key__in=keys).delete()
+    exports = selectors.data_export_dir() / str(user.pk)
     user.delete()
+    # Their data archives go too, once the deletion is committed.
+    transaction.on_commit(lambda: shutil.rmtree(exports, ignore_errors=True))
+
+
+@transaction.atomic
+def mfa_authenticator_remove_by_staff(*, authenticator, actor: User, request=None):
+    """Staff remove a user's second factor (a lost phone): audited like the
+    user's own removal, with the staff member as actor. An ADMIN left without a
+    factor is sent to enrol again before the admin opens."""
+    user = authenticator.user
+    changes = {"type": authenticator.type, "by": "staff"}
+    authenticator.delete()
+    audit_log_record(
+        action=AuditLog.Action.MFA_DISABLED,
+        actor=actor,
+        target=user,
+        changes=changes,
+        request=request,
+    )
 
 
 # --- sessions and connected accounts -----------------------------------------------
@@ -565,3 +593,147 @@ def cleanup_expired(*, now=None) -> dict[str, int]:
         "expired sessions": sessions,
         "stale user sessions": stale,
     }
+
+
+# --- "Download my data" -------------------------------------------------------------
+
+
+class DataExportPending(ValidationError):
+    """An archive of this user's is already waiting for a worker."""
+
+
+def data_export_request(*, user: User, base_url: str) -> str:
+    """Queue the building of ``user``'s data archive; a worker builds it
+    (:func:`data_export_build`) and mails a download link. Nothing heavy runs
+    here. ``base_url`` (``https://host/``) is where the link points. Returns
+    the archive's id; raises ``DataExportPending`` while one is queued."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from accounts.tasks import data_export_build  # the task calls this module
+
+    export_id = new_id()
+    try:
+        # A savepoint: a refused insert must not abort the request's transaction.
+        with transaction.atomic():
+            data_export_build.configure(
+                queueing_lock=selectors.data_export_lock(user.pk)
+            ).defer(user_id=user.pk, export_id=export_id, base_url=base_url)
+    except AlreadyEnqueued as exc:
+        raise DataExportPending(
+            "Your archive is already being prepared: you will get an email "
+            "with the link as soon as it is ready."
+        ) from exc
+    audit_log_record(
+        action=AuditLog.Action.DATA_EXPORT_REQUESTED,
+        actor=user,
+        target=user,
+        changes={"export": export_id},
+    )
+    return export_id
+
+
+def data_export_build(*, user_id: str, export_id: str, base_url: str, now=None) -> str:
+    """The worker's half of :func:`data_export_request`: write the archive of
+    everything the user owns to a private file, readable by them for
+    ``DATA_EXPORT_TTL``, and mail them the link. Safe to run twice (a built
+    archive is left alone). Returns what it did."""
+    now = now or timezone.now()
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return "not built: the account is gone"
+    path = selectors.data_export_path(user_id=user.pk, export_id=export_id)
+    if path is None:
+        return "not built: malformed archive id"
+    if path.exists():
+        return "not built: already there"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.part")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8") as out:
+            _json_document_write(out, _data_export_document(user=user, now=now))
+        # Complete or absent: the download view never sees half a file.
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    export = selectors.data_export_get(user=user, export_id=export_id)
+    _data_export_mail(user=user, export=export, base_url=base_url)
+    return f"built: {export.size} bytes"
+
+
+def _data_export_document(*, user: User, now) -> Iterator[tuple[str, object]]:
+    yield "format", "launchpad-data-export/1"
+    yield "generated_at", now
+    yield from selectors.user_data_export_sections(user=user).items()
+    # The apps above accounts: apps and posts, searches, billing (accounts.hooks).
+    yield from hooks.user_data_export_run(user=user)
+
+
+def _json_document_write(out: TextIO, items: Iterable[tuple[str, object]]) -> None:
+    """One JSON object, written as it is produced: a section given as a list or
+    an iterator is written one element a line, so a long search history never
+    sits in memory whole."""
+    out.write("{")
+    for index, (key, value) in enumerate(items):
+        out.write(",\n  " if index else "\n  ")
+        out.write(f"{json.dumps(key)}: ")
+        if isinstance(value, dict | str | bytes) or not isinstance(value, Iterable):
+            text = json.dumps(value, cls=DjangoJSONEncoder, indent=2)
+            out.write(text.replace("\n", "\n  "))
+            continue
+        out.write("[")
+        empty = True
+        for element in value:
+            out.write("\n    " if empty else ",\n    ")
+            out.write(json.dumps(element, cls=DjangoJSONEncoder))
+            empty = False
+        out.write("]" if empty else "\n  ]")
+    out.write("\n}\n")
+
+
+def _data_export_mail(*, user: User, export, base_url: str) -> None:
+    adapter = get_account_adapter()
+    path = reverse("data_export_download", args=[export.id])
+    context = {
+        "download_url": f"{base_url.rstrip('/')}{path}",
+        "account_url": f"{base_url.rstrip('/')}{reverse('account')}",
+        "expires_at": export.expires_at,
+    }
+    subject = render_to_string("accounts/email/data_export_subject.txt", context)
+    mail_enqueue(
+        subject=adapter.format_email_subject(" ".join(subject.split())),
+        body=render_to_string(
+            "accounts/email/data_export_message.txt", context
+        ).strip(),
+        to=[user.email],
+        from_email=adapter.get_from_email(),
+    )
+
+
+def data_exports_prune(*, now=None) -> dict[str, int]:
+    """Delete archives past ``DATA_EXPORT_TTL`` (and files a crashed build left
+    behind), and every archive of an account that no longer exists. Returns
+    files deleted by kind."""
+    now = now or timezone.now()
+    root = selectors.data_export_dir()
+    counts = {"expired archives": 0, "archives of deleted accounts": 0}
+    if not root.is_dir():
+        return counts
+    folders = {folder.name: folder for folder in root.iterdir() if folder.is_dir()}
+    existing = set(
+        User.objects.filter(pk__in=list(folders)).values_list("pk", flat=True)
+    )
+    cutoff = (now - selectors.DATA_EXPORT_TTL).timestamp()
+    for name, folder in folders.items():
+        gone = name not in existing
+        for path in folder.iterdir():
+            try:
+                if gone or path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    key = "archives of deleted accounts" if gone else "expired archives"
+                    counts[key] += 1
+            except FileNotFoundError:
+                continue  # a download or another prune got there first
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+    return counts

@@ -11,14 +11,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts import selectors, services
-from accounts.forms import DeleteAccountForm, MagicLinkRequestForm, ProfileForm
+from accounts.forms import (
+    DeleteAccountForm,
+    DisplayNameForm,
+    MagicLinkRequestForm,
+    ProfileForm,
+)
+from accounts.models import PUBLIC_NAME_FALLBACK
 from accounts.useragent import describe_user_agent
 
 
@@ -69,6 +75,10 @@ def magic_link(request, secret: str):
             redemption = services.magic_link_redeem(secret=secret, request=request)
         except services.MagicLinkInvalid as exc:
             return _link_problem(request, exc)
+        if redemption.created and not redemption.user.has_chosen_name:
+            # A new account: ask once what to call its owner, then go on.
+            target = next_url or resolve_url(settings.LOGIN_REDIRECT_URL)
+            next_url = f"{reverse('account_name')}?{urlencode({'next': target})}"
         return services.user_sign_in(
             request=request,
             user=redemption.user,
@@ -136,7 +146,82 @@ def _account_context(request, form):
         "usage": selectors.usage_for(user),
         "social_count": selectors.social_accounts_for(user=user).count(),
         "session_count": selectors.user_sessions_active(user=user).count(),
+        "data_exports": selectors.data_exports_of(user=user),
+        "data_export_pending": selectors.data_export_pending(user=user),
     }
+
+
+@never_cache
+@login_required
+def account_name(request):
+    """Asks "What should we call you?" once, right after the sign-in that
+    created the account (``magic_link``); skipping keeps the neutral public
+    name (``User.public_name``), and the account page can set it any time."""
+    next_url = get_next_redirect_url(request) or resolve_url(
+        settings.LOGIN_REDIRECT_URL
+    )
+    form = DisplayNameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_profile_update(
+                user=request.user,
+                data={"name": form.cleaned_data["name"]},
+                request=request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Welcome, {request.user.name}!")
+            return redirect(next_url)
+    status = HTTPStatus.BAD_REQUEST if form.is_bound else HTTPStatus.OK
+    return render(
+        request,
+        "accounts/account_name.html",
+        {"form": form, "next": next_url, "fallback": PUBLIC_NAME_FALLBACK},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def data_export_request(request):
+    """The account page's "Download my data": queue the archive; a worker
+    builds it and mails the link (it shows on the account page too)."""
+    try:
+        services.data_export_request(
+            user=request.user, base_url=request.build_absolute_uri("/")
+        )
+    except services.DataExportPending as exc:
+        messages.info(request, exc.messages[0])
+    else:
+        messages.success(
+            request,
+            "Your archive is being prepared. We will email you a download link "
+            "when it is ready; it will also be listed here.",
+        )
+    return redirect(f"{reverse('account')}#data")
+
+
+@never_cache
+@login_required
+@require_safe
+def data_export_download(request, export_id: str):
+    """One of the signed-in user's own archives; anyone else's, an expired or
+    an unknown one is a 404."""
+    export = selectors.data_export_get(user=request.user, export_id=export_id)
+    if export is None:
+        raise Http404("No such archive: it may have expired.")
+    try:
+        stream = export.path.open("rb")
+    except FileNotFoundError as exc:  # pruned since data_export_get looked
+        raise Http404("No such archive: it may have expired.") from exc
+    stamp = export.created_at.strftime("%Y-%m-%d")
+    return FileResponse(
+        stream,
+        as_attachment=True,
+        filename=f"launchpad-data-{stamp}.json",
+        content_type="application/json",
+    )
 
 
 @login_required

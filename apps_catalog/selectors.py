@@ -18,6 +18,7 @@ from django.db.models import (
     prefetch_related_objects,
 )
 
+from accounts.models import PUBLIC_NAME_FIELDS, User
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
 
 EXPLORE_SORTS = {
@@ -33,10 +34,7 @@ EXPLORE_CARD_FIELDS = (
     "fork_count",
     "created_at",
     "owner__id",
-    "owner__email",
-    "owner__name",
-    "owner__first_name",
-    "owner__last_name",
+    *(f"owner__{name}" for name in PUBLIC_NAME_FIELDS),
 )
 MY_APPS_FIELDS = (
     "id",
@@ -85,8 +83,9 @@ def apps_explore(
                 )
             )
         )
-    # Only what the cards render (owner's display name included): the owner's
-    # 25 columns and the app's domain/timestamps are never shown here.
+    # Only what the cards render (the owner's public name included): the
+    # owner's other columns (email above all) and the app's domain/timestamps
+    # are never shown here.
     return (
         apps.select_related("owner")
         .only(*EXPLORE_CARD_FIELDS)
@@ -119,6 +118,7 @@ def apps_recent_active(*, limit: int = 6) -> list[App]:
     return list(
         App.objects.filter(status=App.Status.ACTIVE)
         .select_related("owner")
+        .only(*EXPLORE_CARD_FIELDS)
         .order_by("-created_at", "-id")[:limit]
     )
 
@@ -155,6 +155,11 @@ def posts_of_app(*, app: App, viewer) -> QuerySet[Post]:
     if not (viewer.is_authenticated and viewer.pk == app.owner_id):
         posts = posts.filter(published=True)
     return posts.order_by("-created_at", "-id")
+
+
+def _public_users() -> QuerySet[User]:
+    """Users loaded only to be named on a page (:attr:`User.public_name`)."""
+    return User.objects.only("id", *PUBLIC_NAME_FIELDS)
 
 
 # --- fork tree ----------------------------------------------------------------
@@ -224,7 +229,7 @@ def app_fork_tree(*, app: App, viewer) -> ForkTree:
     (the recursive CTE, then the owners). Nodes ``viewer`` may not see are kept
     so the shape stays true, but the page shows them without name or link."""
     nodes = app_fork_tree_nodes(app=app)
-    prefetch_related_objects(nodes, "owner")
+    prefetch_related_objects(nodes, Prefetch("owner", queryset=_public_users()))
     user_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
     wrapped: dict[str, ForkTreeNode] = {}
     ancestors: list[ForkTreeNode] = []
@@ -252,4 +257,75 @@ def app_fork_tree(*, app: App, viewer) -> ForkTree:
         size=len(nodes),
         truncated=sum(1 for node in nodes if node.tree_depth > 0)
         >= FORK_TREE_MAX_NODES,
+    )
+
+
+# --- the user's data archive ("Download my data", accounts.hooks) ---------------------
+
+
+def user_export_apps(*, user) -> list[dict]:
+    """Every app the user owns, in the trash too, with its requirements and
+    monetization models (three queries). Of a parent app only its id: it may
+    be someone else's."""
+    apps = (
+        App.objects.filter(owner=user)
+        .order_by("created_at", "id")
+        .prefetch_related(
+            Prefetch(
+                "requirements", queryset=Requirement.objects.order_by("created_at")
+            ),
+            Prefetch(
+                "monetization_models",
+                queryset=MonetizationModel.objects.order_by("created_at"),
+            ),
+        )
+    )
+    return [
+        {
+            "id": app.pk,
+            "name": app.name,
+            "description": app.description,
+            "status": app.status,
+            "domain": app.domain,
+            "forked_from_id": app.forked_from_id,
+            "fork_count": app.fork_count,
+            "created_at": app.created_at,
+            "updated_at": app.updated_at,
+            "requirements": [
+                {
+                    "id": requirement.pk,
+                    "description": requirement.description,
+                    "priority": requirement.priority,
+                    "status": requirement.status,
+                    "version": requirement.version,
+                    "created_at": requirement.created_at,
+                    "updated_at": requirement.updated_at,
+                }
+                for requirement in app.requirements.all()
+            ],
+            "monetization_models": [
+                {
+                    "id": model.pk,
+                    "type": model.type,
+                    "price": model.price,
+                    "subscription_interval": model.subscription_interval,
+                    "features": model.features,
+                    "created_at": model.created_at,
+                    "updated_at": model.updated_at,
+                }
+                for model in app.monetization_models.all()
+            ],
+        }
+        for app in apps
+    ]
+
+
+def user_export_posts(*, user) -> list[dict]:
+    """Every post the user wrote, published or not."""
+    return list(
+        Post.objects.filter(author=user)
+        .order_by("created_at", "id")
+        .values(
+            "id", "app_id", "title", "content", "published", "created_at", "updated_at"
+        )
     )

@@ -26,7 +26,18 @@ Steps (each printed as it runs):
 7. the webhook: ``--webhook-events`` distinct events signed with the webhook
    secret, sent by wrk (bench/wrk/webhook.lua), then checked: one WebhookEvent
    row per distinct event sent, each PROCESSED at its first attempt;
-8. the report: printed and written to ``bench/results/<date>-<scale>.md``.
+8. jobs (Procrastinate): ``--jobs`` no-op jobs, then as many mail jobs, deferred
+   one per transaction as a request does (jobs/s enqueued), then drained by
+   ``--job-workers`` real worker processes (``--job-concurrency`` each; jobs/s
+   processed), the mail going to an SMTP sink on 127.0.0.1 (aiosmtpd);
+9. sign-in to SMTP: ``--sign-ins`` concurrent sign-in POSTs (distinct
+   addresses, CSRF token fetched first) against the same gunicorn, with job
+   workers started the same way: p50/p95/max from each POST to its mail
+   reaching the sink;
+10. the report: printed and written to ``bench/results/<date>-<scale>.md``.
+
+``--only jobs`` runs the database step and steps 8-9 alone and prints their
+report without writing it.
 """
 
 from __future__ import annotations
@@ -35,8 +46,11 @@ import argparse
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import json
+import math
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -44,10 +58,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import quote, urlparse, urlunparse
+from urllib.parse import quote, urlencode, urlparse, urlunparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = BASE_DIR / "bench" / "results"
@@ -325,6 +342,12 @@ def subjects_prepare() -> Subjects:
         )
         meta_set("app_page_forks3", app_id)
 
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+    from allauth.mfa.utils import is_mfa_enabled
+
+    if not is_mfa_enabled(admin):
+        # Staff need a second factor before the admin opens.
+        TOTP.activate(admin, generate_totp_secret())
     subjects = Subjects(admin=admin, heavy=heavy, app_id=app_id)
     cookie_name = settings.SESSION_COOKIE_NAME
     for who, user in (("admin", admin), ("heavy", heavy)):
@@ -763,7 +786,472 @@ def load_webhook(server: Gunicorn, duration: int, connections: int, events: int)
     return result
 
 
-# --- 8. the report -------------------------------------------------------------
+# --- 8. jobs: enqueued and processed -------------------------------------------
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 (aiosmtpd, in a thread of this process) that
+    accepts every message and keeps when the first one for each recipient
+    arrived, on this process's ``time.perf_counter`` clock — the clock the
+    sign-in requests are timed with. Web and job workers reach it through
+    ``EMAIL_URL``."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.arrivals: dict[str, float] = {}
+        self.port = free_port()
+        self.url = f"smtp://{HOST}:{self.port}"
+        # A fixed server name: aiosmtpd otherwise asks DNS (socket.getfqdn) on
+        # its event loop at every connection, which stalled all sends for ~1 s.
+        self._controller = Controller(
+            self, hostname=HOST, port=self.port, server_hostname="bench-sink"
+        )
+        self._controller.start()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        """aiosmtpd's hook, called once a whole message has been received."""
+        arrived = time.perf_counter()
+        for recipient in envelope.rcpt_tos:
+            self.arrivals.setdefault(recipient.lower(), arrived)
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, recipients: list[str], timeout: float) -> list[str]:
+        """Wait until every recipient has a message; return the missing ones."""
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [r for r in recipients if r.lower() not in self.arrivals]
+            if not missing or time.monotonic() > deadline:
+                return missing
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+class JobWorkers:
+    """``count`` job worker processes run as the Procfile runs them
+    (``manage.py procrastinate worker --queues … --concurrency N`` with
+    ``PROCRASTINATE_DATABASE_ALIAS=direct``, which is ``default`` without a
+    DIRECT_URL), on the bench settings and database. ``stop`` sends SIGTERM:
+    Procrastinate's graceful shutdown lets running jobs finish."""
+
+    def __init__(self, env: dict, *, queues: str, count: int, concurrency: int):
+        args = [
+            str(BASE_DIR / ".venv" / "bin" / "python"),
+            "manage.py",
+            "procrastinate",
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency),
+        ]
+        env = {**env, "PROCRASTINATE_DATABASE_ALIAS": "direct"}
+        self.processes = [
+            subprocess.Popen(args, cwd=BASE_DIR, env=env) for _ in range(count)
+        ]
+
+    def check(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                raise SystemExit(f"a job worker exited with {process.returncode}")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def jobs_last_id() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
+        return cursor.fetchone()[0]
+
+
+def jobs_reset() -> None:
+    """Leave the bench database's queue as a fresh install's: no job waiting,
+    no periodic tick recorded.
+
+    The bench's workers defer the periodic maintenance ticks, as every worker
+    does, but none of them runs the maintenance queue (VACUUM or a backup would
+    land in a measurement): left behind, those ticks read as overdue tasks and
+    /healthz turns "degraded". A job waiting from an interrupted run, or mail
+    the webhook step queued, would run inside the next timing."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # The ticks first: they reference their jobs.
+        cursor.execute("DELETE FROM procrastinate_periodic_defers")
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE status = 'todo'")
+
+
+def jobs_vacuum(*, analyze: bool = False) -> None:
+    """VACUUM before a measurement: the jobs earlier steps and runs updated and
+    deleted leave dead rows the workers' fetch would wade through until
+    autovacuum comes by. ANALYZE once the jobs are queued: statistics taken on
+    an empty queue make Procrastinate's fetch query a nested loop over every
+    queued job per fetch (procrastinate#1242), ~1 s per job with 2,000 queued,
+    until autoanalyze catches up; the step measures the steady state."""
+    from django.db import connection
+
+    tables = "procrastinate_jobs, procrastinate_events"
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}" if analyze else f"VACUUM {tables}")
+
+
+def jobs_delete(first: int, last: int, task_name: str) -> None:
+    """Remove a step's jobs (their events cascade), so the bench database's
+    queue does not grow with every run."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM procrastinate_jobs "
+            "WHERE id BETWEEN %s AND %s AND task_name = %s",
+            [first, last, task_name],
+        )
+
+
+def jobs_drain(first: int, last: int, task_name: str, workers: JobWorkers) -> None:
+    from django.db import connection
+
+    deadline = time.monotonic() + 600
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE id BETWEEN %s AND %s "
+                "AND task_name = %s AND status IN ('todo', 'doing')",
+                [first, last, task_name],
+            )
+            left = cursor.fetchone()[0]
+        if not left:
+            return
+        workers.check()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the workers left {left} {task_name} jobs after 600 s")
+        time.sleep(0.2)
+
+
+def jobs_processed(first: int, last: int, task_name: str) -> dict:
+    """Outcome and rate of the jobs ``first``..``last`` of ``task_name``: jobs per
+    second from the first job started to the last one succeeded, by
+    Procrastinate's own event times (worker start-up is not counted)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) "
+            "FROM procrastinate_jobs WHERE id BETWEEN %s AND %s AND task_name = %s",
+            [first, last, task_name],
+        )
+        succeeded, total = cursor.fetchone()
+        cursor.execute(
+            "SELECT extract(epoch FROM max(e.at) FILTER (WHERE e.type = 'succeeded')"
+            " - min(e.at) FILTER (WHERE e.type = 'started')) "
+            "FROM procrastinate_events e JOIN procrastinate_jobs j ON j.id = e.job_id "
+            "WHERE j.id BETWEEN %s AND %s AND j.task_name = %s",
+            [first, last, task_name],
+        )
+        seconds = float(cursor.fetchone()[0] or 0)
+    return {
+        "jobs": total,
+        "succeeded": succeeded,
+        "process_seconds": round(seconds, 2),
+        "processed_per_s": round(succeeded / seconds, 1) if seconds else None,
+    }
+
+
+def load_jobs(
+    env: dict, sink: SmtpSink, *, count: int, workers: int, concurrency: int
+) -> dict:
+    """Jobs/s enqueued and processed, for a no-op task and for a real mail job.
+
+    Enqueue: ``count`` jobs, one ``defer`` per transaction from this process
+    through the Django connection, as a request defers its job (the mail job
+    through ``core.mail.mail_enqueue``, sealing included), with no worker
+    running. Process: then ``workers`` worker processes drain the queue, the
+    mail jobs handing their messages to the SMTP sink; they are stopped once
+    it is empty, and every job must have succeeded (and every mail arrived).
+    """
+    from django.db import transaction
+
+    from bench.tasks import BENCH_QUEUE, noop
+    from core.mail import MAIL_QUEUE, mail_enqueue
+    from core.tasks import mail_send
+
+    run_id = secrets.token_hex(4)
+    addresses = [f"jobs-{run_id}-{i}@example.com" for i in range(count)]
+
+    def defer_noop(i: int) -> None:
+        noop.defer(n=i)
+
+    def defer_mail(i: int) -> None:
+        mail_enqueue(
+            subject="[Launchpad] Bench message",
+            body="A message of about the size of a sign-in mail.\n" * 8,
+            to=[addresses[i]],
+            from_email="no-reply@localhost",
+        )
+
+    kinds = [
+        ("no-op", noop.name, BENCH_QUEUE, defer_noop),
+        ("mail to SMTP", mail_send.name, MAIL_QUEUE, defer_mail),
+    ]
+    jobs_reset()
+    results = []
+    for label, task_name, queue, defer in kinds:
+        jobs_vacuum()
+        first = jobs_last_id() + 1
+        started = time.perf_counter()
+        for i in range(count):
+            with transaction.atomic():
+                defer(i)
+        enqueue_seconds = time.perf_counter() - started
+        last = jobs_last_id()
+        jobs_vacuum(analyze=True)
+        log(
+            f"jobs, {label}: {count:,} deferred in {enqueue_seconds:.2f} s; "
+            f"{workers} worker(s) x concurrency {concurrency} on queue {queue}"
+        )
+        pool = JobWorkers(env, queues=queue, count=workers, concurrency=concurrency)
+        try:
+            jobs_drain(first, last, task_name, pool)
+        finally:
+            pool.stop()
+        result = {
+            "task": label,
+            "task_name": task_name,
+            "enqueue_seconds": round(enqueue_seconds, 2),
+            "enqueued_per_s": round(count / enqueue_seconds, 1),
+            **jobs_processed(first, last, task_name),
+        }
+        if result["jobs"] != count or result["succeeded"] != count:
+            raise SystemExit(f"jobs, {label}: {result}")
+        if queue == MAIL_QUEUE:
+            missing = sink.wait_for(addresses, timeout=10)
+            if missing:
+                raise SystemExit(f"{len(missing)} mails never reached the SMTP sink")
+        jobs_delete(first, last, task_name)
+        log(
+            f"jobs, {label}: {result['enqueued_per_s']:.0f} enqueued/s, "
+            f"{result['processed_per_s']:.0f} processed/s"
+        )
+        results.append(result)
+    return {"workers": workers, "concurrency": concurrency, "tasks": results}
+
+
+# --- 9. sign-in to SMTP --------------------------------------------------------
+
+SIGN_IN_PATH = "/accounts/login/"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (of 50 samples, p95 is the 48th smallest)."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(pct / 100 * len(ordered)) - 1, 0)]
+
+
+def sign_in_post(
+    base: str, email: str, barrier: threading.Barrier | None = None
+) -> dict:
+    """One person asking for a sign-in link: GET the sign-in page (its CSRF
+    cookie and token), wait at ``barrier`` for the others, POST the address.
+    Returns when the POST was sent and answered (``time.perf_counter``)."""
+    port = urlparse(base).port
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    conn.request("GET", SIGN_IN_PATH)
+    response = conn.getresponse()
+    page = response.read().decode()
+    conn.close()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if response.status != 200 or not token:
+        if barrier:
+            barrier.abort()  # the others stop waiting for this one
+        raise SystemExit(f"GET {SIGN_IN_PATH} answered {response.status}")
+    cookies = SimpleCookie()
+    for header in response.headers.get_all("Set-Cookie") or []:
+        cookies.load(header)
+    # The cookies are Secure (production settings): sent by hand over plain HTTP.
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": "; ".join(f"{name}={m.value}" for name, m in cookies.items()),
+    }
+    body = urlencode({"csrfmiddlewaretoken": token[1], "email": email})
+    if barrier:
+        barrier.wait(timeout=60)
+    sent = time.perf_counter()
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    conn.request("POST", SIGN_IN_PATH, body=body, headers=headers)
+    response = conn.getresponse()
+    answer = response.read().decode()
+    answered = time.perf_counter()
+    conn.close()
+    if response.status != 200 or "Check your email" not in answer:
+        raise SystemExit(f"POST {SIGN_IN_PATH} for {email} answered {response.status}")
+    return {"email": email, "sent": sent, "answered": answered}
+
+
+def load_sign_in(
+    server: Gunicorn,
+    env: dict,
+    sink: SmtpSink,
+    *,
+    count: int,
+    workers: int,
+    concurrency: int,
+) -> dict:
+    """``count`` concurrent sign-ins, each timed from its POST to the moment its
+    mail reached the SMTP sink.
+
+    Job workers started as the Procfile does, but on the ``mail`` queue only
+    (the periodic maintenance jobs, VACUUM and backups among them, stay out of
+    the measurement), come first; a first sign-in whose mail must arrive warms
+    the path and proves they listen; three more, one after the other, give the
+    time of a sign-in alone. Then ``count`` threads, one distinct address
+    without an account each, GET the page and POST together. The per-IP
+    sign-in limit is raised in bench/settings.py (every request comes from
+    127.0.0.1)."""
+    from accounts.tasks import magic_link_mail_send
+
+    run_id = secrets.token_hex(4)
+    jobs_vacuum()
+    jobs_vacuum(analyze=True)  # a near-empty queue, as the sign-ins meet it
+    first = jobs_last_id() + 1
+    pool = JobWorkers(env, queues="mail", count=workers, concurrency=concurrency)
+    try:
+        alone = []
+        for i in range(4):
+            email = f"signin-{run_id}-alone{i}@example.com"
+            timing = sign_in_post(server.base, email)
+            if sink.wait_for([timing["email"]], timeout=60 if i == 0 else 10):
+                pool.check()
+                raise SystemExit("a sign-in mail never reached the SMTP sink")
+            alone.append(timing)
+        del alone[0]  # the warm-up
+        emails = [f"signin-{run_id}-{i:03d}@example.com" for i in range(count)]
+        barrier = threading.Barrier(count)
+        with ThreadPoolExecutor(max_workers=count) as executor:
+            timings = list(
+                executor.map(
+                    lambda email: sign_in_post(server.base, email, barrier), emails
+                )
+            )
+        missing = sink.wait_for(emails, timeout=60)
+        if missing:
+            raise SystemExit(f"{len(missing)} sign-in mails never reached the sink")
+    finally:
+        pool.stop()
+        jobs_reset()
+    jobs_delete(first, jobs_last_id(), magic_link_mail_send.name)
+
+    def summary(values: list[float]) -> dict:
+        return {
+            "p50_ms": round(percentile(values, 50), 1),
+            "p95_ms": round(percentile(values, 95), 1),
+            "max_ms": round(max(values), 1),
+        }
+
+    for t in timings + alone:
+        t["arrived"] = sink.arrivals[t["email"].lower()]
+    result = {
+        "sign_ins": count,
+        "server": server.label,
+        "workers": workers,
+        "concurrency": concurrency,
+        "to_smtp": summary([(t["arrived"] - t["sent"]) * 1000 for t in timings]),
+        "response": summary([(t["answered"] - t["sent"]) * 1000 for t in timings]),
+        "response_to_smtp": summary(
+            [(t["arrived"] - t["answered"]) * 1000 for t in timings]
+        ),
+        "alone": {
+            "to_smtp_ms": round(
+                statistics.median((t["arrived"] - t["sent"]) * 1000 for t in alone), 1
+            ),
+            "response_ms": round(
+                statistics.median((t["answered"] - t["sent"]) * 1000 for t in alone), 1
+            ),
+        },
+    }
+    log(
+        f"sign-in -> SMTP ({count} concurrent): p50 {result['to_smtp']['p50_ms']} "
+        f"p95 {result['to_smtp']['p95_ms']} max {result['to_smtp']['max_ms']} ms; "
+        f"POST response p50 {result['response']['p50_ms']} "
+        f"p95 {result['response']['p95_ms']} ms; alone {result['alone']}"
+    )
+    return result
+
+
+# --- 10. the report ------------------------------------------------------------
+
+
+def report_jobs(data: dict) -> list[str]:
+    jobs, sign_in = data["jobs"], data["sign_in"]
+    lines = [
+        "## Jobs (Procrastinate)",
+        "",
+        f"Workers: {jobs['workers']} x `manage.py procrastinate worker "
+        f"--concurrency {jobs['concurrency']}` (the Procfile's worker), started once "
+        "the jobs are queued and stopped (SIGTERM) once the queue is empty.",
+        "",
+        "| task | jobs | enqueued/s | processed/s | succeeded |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in jobs["tasks"]:
+        lines.append(
+            f"| {r['task']} (`{r['task_name']}`) | {r['jobs']:,} | "
+            f"{r['enqueued_per_s']:.0f} | {r['processed_per_s']:.0f} | "
+            f"{r['succeeded']:,} |"
+        )
+    lines += [
+        "",
+        "Enqueued: one `defer` per transaction from the bench process on one "
+        "connection, as a request defers its job (the mail job through "
+        "`core.mail.mail_enqueue`, sealing included), no worker running. Processed: "
+        "from the first job started to the last succeeded (Procrastinate's event "
+        "times, worker start-up excluded); the mail job hands its message to an "
+        "SMTP sink on 127.0.0.1 (aiosmtpd, in the bench process).",
+        "",
+        f"### Sign-in to SMTP, {sign_in['sign_ins']} concurrent sign-ins",
+        "",
+        "| ms | p50 | p95 | max |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key, label in (
+        ("to_smtp", "**POST sent → mail at the SMTP sink**"),
+        ("response", "POST sent → response read"),
+        ("response_to_smtp", "response read → mail at the SMTP sink"),
+    ):
+        r = sign_in[key]
+        lines.append(
+            f"| {label} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} |"
+        )
+    alone = sign_in["alone"]
+    lines += [
+        "",
+        f"A sign-in alone (median of 3, one after the other): "
+        f"{alone['to_smtp_ms']:.0f} ms to the sink, of which "
+        f"{alone['response_ms']:.0f} ms for the POST.",
+        "",
+        f"{sign_in['sign_ins']} threads, one new address each (no account yet), "
+        f"each GET `{SIGN_IN_PATH}` for its CSRF token, then POST together to "
+        f"{sign_in['server']}; the request defers `accounts.magic_link_mail_send` "
+        f"in its transaction and {sign_in['workers']} worker x concurrency "
+        f"{sign_in['concurrency']} (queue `mail` only: no maintenance job runs "
+        "during the measurement) sends it. "
+        "bench/settings.py raises the per-IP limit of sign-in requests from 20 to "
+        "1000 a minute (every request comes from 127.0.0.1); the per-address limit "
+        "(3 a minute) is production's.",
+        "",
+    ]
+    return lines
 
 
 def report(scale: str, data: dict) -> str:
@@ -773,7 +1261,8 @@ def report(scale: str, data: dict) -> str:
         f"Command: `{data['command']}` (wall time {data['wall_minutes']:.1f} min). "
         f"Machine: {os.cpu_count()} cores. PostgreSQL: {data['server_version']}. "
         f"Site: {data['server']}, production settings (bench/settings.py adds only "
-        f"`/bench/floor/`), wrk -t1 -c{data['connections']} for "
+        "`/bench/floor/`, a no-op job and a per-IP sign-in limit of 1000 a minute), "
+        f"wrk -t1 -c{data['connections']} for "
         f"{data['duration']} s per page after a 2 s warm-up.",
         "",
         "## Data",
@@ -878,6 +1367,7 @@ def report(scale: str, data: dict) -> str:
         "row PROCESSED with `attempts = 1`; then 200 of those events are delivered "
         "again with fresh signatures: no new row, nothing processed twice.",
         "",
+        *report_jobs(data),
         "## ORM vs raw SQL (main query of each page)",
         "",
         f"Median of {data['orm_iterations']} runs each: the ORM call the page makes, "
@@ -937,6 +1427,17 @@ def main(argv=None) -> int:
     parser.add_argument("--orm-iterations", type=int, default=200)
     parser.add_argument("--webhook-events", type=int, default=40_000)
     parser.add_argument("--webhook-threads", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per task")
+    parser.add_argument("--job-workers", type=int, default=1, help="processes")
+    parser.add_argument(
+        "--job-concurrency", type=int, default=4, help="per worker process"
+    )
+    parser.add_argument("--sign-ins", type=int, default=50, help="concurrent")
+    parser.add_argument(
+        "--only",
+        choices=["jobs"],
+        help="the database step and these steps alone; prints, never writes",
+    )
     parser.add_argument(
         "--seed-only", action="store_true", help="seed (or reuse) and stop"
     )
@@ -946,7 +1447,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(BASE_DIR))
     os.chdir(BASE_DIR)
 
-    if not args.seed_only:
+    only_jobs = args.only == "jobs"
+    if not args.seed_only and not only_jobs:
         wrk_ensure()
     url = server_url(f"bench_{args.scale}")
     database_ensure(url)
@@ -965,10 +1467,11 @@ def main(argv=None) -> int:
     # The manifest storage needs it before any page renders (Client runs too).
     call_command("collectstatic", interactive=False, verbosity=0)
     seed = seed_ensure(args.scale)
+    jobs_reset()  # what an interrupted run's job workers left (see jobs_reset)
     if args.seed_only:
         log(f"seeded: {json.dumps(seed)}")
         return 0
-    copy = copy_check(args.copy_rows) if args.copy_rows else None
+    copy = copy_check(args.copy_rows) if args.copy_rows and not only_jobs else None
     if copy:
         log(f"seed vs bare COPY: {copy}")
         # Write out what the bulk loads dirtied now, so that a checkpoint
@@ -977,27 +1480,48 @@ def main(argv=None) -> int:
         with connection.cursor() as cursor:
             cursor.execute("CHECKPOINT")
 
-    subjects = subjects_prepare()
-    pages = pages_for(subjects)
-    log("queries per page")
-    queries = queries_per_page(pages, subjects)
-    log(json.dumps(queries))
-    log("ORM vs raw SQL")
-    orm_raw = orm_vs_raw(main_queries(subjects), url, args.orm_iterations)
-    for name, r in orm_raw.items():
-        log(f"{name:38} ORM {r['orm_ms']:.3f} ms raw {r['raw_ms']:.3f} ms")
+    if not only_jobs:
+        subjects = subjects_prepare()
+        pages = pages_for(subjects)
+        log("queries per page")
+        queries = queries_per_page(pages, subjects)
+        log(json.dumps(queries))
+        log("ORM vs raw SQL")
+        orm_raw = orm_vs_raw(main_queries(subjects), url, args.orm_iterations)
+        for name, r in orm_raw.items():
+            log(f"{name:38} ORM {r['orm_ms']:.3f} ms raw {r['raw_ms']:.3f} ms")
 
-    connection.close()
-    server = Gunicorn({**os.environ, **env})
+    # Web and job workers send their mail to the sink (the site only defers it).
+    sink = SmtpSink()
+    env["EMAIL_URL"] = os.environ["EMAIL_URL"] = sink.url
+    workers = {"workers": args.job_workers, "concurrency": args.job_concurrency}
     try:
-        load = load_pages(server, pages, subjects, args.duration, args.connections)
-        webhook = [
-            load_webhook(
-                server, args.duration, args.webhook_threads, args.webhook_events
+        connection.close()
+        server = Gunicorn({**os.environ, **env})
+        try:
+            if not only_jobs:
+                load = load_pages(
+                    server, pages, subjects, args.duration, args.connections
+                )
+                webhook = [
+                    load_webhook(
+                        server, args.duration, args.webhook_threads, args.webhook_events
+                    )
+                ]
+            # After the pages: their numbers stay comparable with earlier runs.
+            jobs = load_jobs({**os.environ, **env}, sink, count=args.jobs, **workers)
+            sign_in = load_sign_in(
+                server, {**os.environ, **env}, sink, count=args.sign_ins, **workers
             )
-        ]
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        sink.stop()
+    if only_jobs:
+        shutil.rmtree(static_root, ignore_errors=True)
+        print("\n".join(report_jobs({"jobs": jobs, "sign_in": sign_in})))
+        log("--only: nothing written")
+        return 0
     if webhook[0]["rps"] < 500:
         log("webhook below 500/s with sync workers: trying gthread workers")
         server = Gunicorn({**os.environ, **env}, worker_class="gthread", threads=8)
@@ -1031,6 +1555,8 @@ def main(argv=None) -> int:
         "webhook": webhook,
         "orm_iterations": args.orm_iterations,
         "orm_raw": orm_raw,
+        "jobs": jobs,
+        "sign_in": sign_in,
     }
     if args.scale != "small":
         smalls = sorted(RESULTS_DIR.glob("*-small.json"))

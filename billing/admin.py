@@ -23,12 +23,15 @@ class WebhookEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
         "id",
         "type",
         "status",
+        "needs_attention",
         "attempts",
         "created_at",
         "last_attempt_at",
         "processed_at",
     )
-    list_filter = ("status", indexed_values_filter("type"))
+    # "Needs attention": processed but deliberately not applied (an event about
+    # another subscription of the user's customer); webhookevent_attention_idx.
+    list_filter = ("status", "needs_attention", indexed_values_filter("type"))
     # "id__exact" is id = 'evt_…' (the primary key); "=id" would be UPPER(id).
     search_fields = ("id__exact",)
     search_help_text = "Exact Stripe event id (evt_…)."
@@ -43,6 +46,8 @@ class WebhookEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
         "last_attempt_at",
         "processed_at",
         "error",
+        "needs_attention",
+        "note",
         "stripe_created_at",
         "created_at",
         "updated_at",

@@ -34,6 +34,10 @@ class WebhookEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Processed but deliberately not applied (e.g. an event about a subscription
+    # of the customer that is not the one linked to the user): staff look.
+    needs_attention = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -48,6 +52,12 @@ class WebhookEvent(models.Model):
             ),
             # Admin list, newest first.
             models.Index(fields=["-created_at"], name="webhookevent_created_idx"),
+            # Admin filter "needs attention", newest first (a handful of rows).
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(needs_attention=True),
+                name="webhookevent_attention_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from accounts.models import SUBSCRIBED_STATUSES
 from accounts.selectors import Usage, quota_limit, tier_effective, usage_for
@@ -45,6 +47,19 @@ def plans() -> list[Plan]:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """One sentence about the subscription, in a customer's words; the template
+    renders ``text`` then ``date`` (if any), then the optional link."""
+
+    tone: str  # app.css badge class: "ok", "warn", "error" or ""
+    text: str
+    date: dt.datetime | None = None
+    after: str = ""
+    link_url: str = ""
+    link_label: str = ""
+
+
+@dataclass(frozen=True)
 class BillingOverview:
     configured: bool
     tier: str
@@ -52,8 +67,7 @@ class BillingOverview:
     status: str
     status_label: str
     status_badge: str  # app.css badge class
-    ends_at: object
-    ends_label: str
+    notices: list[Notice]
     has_subscription: bool
     can_manage: bool
     keyword_quota: int | None
@@ -67,6 +81,82 @@ _STATUS_BADGES = {
     "incomplete": "warn",
     "canceled": "",
 }
+_MANAGE = "under “Manage billing”."
+
+
+def billing_notices(user, *, now: dt.datetime | None = None) -> list[Notice]:
+    """The real situation of the user's subscription, one sentence each: renews
+    on, cancels on (and how to resume), payment failed and access until, a
+    payment needing the customer's action, incomplete, trial ends on."""
+    now = now or timezone.now()
+    status = user.subscription_status
+    notices = []
+    if user.billing_action_url:
+        notices.append(
+            Notice(
+                "warn",
+                "Your bank asks you to confirm your latest payment.",
+                link_url=user.billing_action_url,
+                link_label="Confirm the payment on Stripe",
+            )
+        )
+    if status == "canceled":
+        notices.append(
+            Notice("", "Your subscription ended on", user.subscription_ends_at)
+        )
+    elif status == "past_due":
+        if user.paid_until and user.paid_until > now:
+            notices.append(
+                Notice(
+                    "warn",
+                    "Payment failed. You keep your plan until",
+                    user.paid_until,
+                    f"; update your card {_MANAGE}",
+                )
+            )
+        else:
+            notices.append(
+                Notice(
+                    "error",
+                    "Payment failed and the paid period is over: you are on the "
+                    "Free plan until a payment goes through. Update your card "
+                    + _MANAGE,
+                )
+            )
+    elif status == "incomplete":
+        notices.append(
+            Notice(
+                "warn",
+                "Your subscription is not active yet: its first payment has not "
+                f"gone through. Finish it {_MANAGE}",
+            )
+        )
+    elif status == "unpaid":
+        notices.append(
+            Notice(
+                "error",
+                f"Payments failed: the plan is suspended. Update your card {_MANAGE}",
+            )
+        )
+    elif status == "paused":
+        notices.append(
+            Notice("warn", f"Your subscription is paused. Resume it {_MANAGE}")
+        )
+    if status == "trialing" and user.trial_ends_at:
+        notices.append(Notice("ok", "Your trial ends on", user.trial_ends_at))
+    if status in ("active", "trialing"):
+        if user.subscription_cancels_at:
+            notices.append(
+                Notice(
+                    "warn",
+                    "Your plan cancels on",
+                    user.subscription_cancels_at,
+                    f" and will not renew. Changed your mind? Resume it {_MANAGE}",
+                )
+            )
+        elif user.subscription_ends_at:
+            notices.append(Notice("ok", "Renews on", user.subscription_ends_at))
+    return notices
 
 
 def billing_overview(user) -> BillingOverview:
@@ -74,14 +164,6 @@ def billing_overview(user) -> BillingOverview:
     User = get_user_model()
     tier = tier_effective(user)
     status = user.subscription_status
-    if status == "canceled":
-        ends_label = "Ended"
-    elif status == "past_due":
-        ends_label = "Access until"
-    elif user.subscription_ends_at:
-        ends_label = "Current period ends"
-    else:
-        ends_label = ""
     return BillingOverview(
         configured=stripe_api.billing_configured(),
         tier=tier,
@@ -89,11 +171,33 @@ def billing_overview(user) -> BillingOverview:
         status=status,
         status_label=status.replace("_", " ").capitalize(),
         status_badge=_STATUS_BADGES.get(status, "error"),
-        ends_at=user.subscription_ends_at,
-        ends_label=ends_label,
+        notices=billing_notices(user),
         has_subscription=bool(user.stripe_subscription_id)
         and status in SUBSCRIBED_STATUSES,
         can_manage=bool(user.stripe_customer_id),
         keyword_quota=quota_limit(tier),
         usage=usage_for(user),
     )
+
+
+# --- the user's data archive ("Download my data", accounts.hooks) ---------------------
+
+_BILLING_EXPORT_FIELDS = (
+    "tier",
+    "trial_ends_at",
+    "stripe_customer_id",
+    "stripe_subscription_id",
+    "subscription_status",
+    "subscription_plan",
+    "subscription_ends_at",
+    "subscription_cancels_at",
+    "paid_until",
+)
+
+
+def user_export_billing(*, user) -> dict:
+    """The user's plan and Stripe subscription state as this site keeps it
+    (Stripe keeps the cards and invoices; the customer portal shows them)."""
+    state = {field: getattr(user, field) for field in _BILLING_EXPORT_FIELDS}
+    state["tier_effective"] = tier_effective(user)
+    return state

@@ -25,23 +25,26 @@ import json
 import logging
 
 import stripe
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import SUBSCRIBED_STATUSES
 from billing import stripe_api
 from billing.models import WebhookEvent
+from core.mail import mail_enqueue
 from core.models import AuditLog
 from core.services import audit_log_record
 
 logger = logging.getLogger(__name__)
 
 # Subscription statuses (Stripe's values) that give the plan's tier. past_due keeps
-# access while Stripe retries the card (smart retries / dunning); the period end is
-# kept so `billing.selectors.tier_effective` can stop access once it has passed.
+# access while Stripe retries the card (smart retries / dunning), but only until
+# the last paid period ends (``paid_until``; accounts.selectors.tier_effective).
 ACCESS_STATUSES = {"active", "trialing", "past_due"}
 
 
@@ -90,9 +93,9 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
             cursor.execute(
                 f"""
                 INSERT INTO {table}
-                    (id, type, provider, status, attempts, error, payload,
-                     created_at, updated_at)
-                VALUES (%s, %s, %s, %s, 0, '', %s::jsonb, %s, %s)
+                    (id, type, provider, status, attempts, error, note,
+                     needs_attention, payload, created_at, updated_at)
+                VALUES (%s, %s, %s, %s, 0, '', '', false, %s::jsonb, %s, %s)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id
                 """,  # noqa: S608 - the table name is the model's, values are parameters
@@ -156,11 +159,12 @@ def _webhook_event_apply(event: WebhookEvent) -> WebhookEvent:
     handler does, for the caller to roll back and record."""
     now = timezone.now()
     handler = EVENT_HANDLERS.get(event.type)
+    note = ""
     if handler is None:
         event.status = WebhookEvent.Status.IGNORED
     else:
         try:
-            handler(event=event.payload)
+            note = handler(event=event.payload) or ""
         except Exception as exc:
             if isinstance(exc, WebhookHandlingError):
                 logger.warning("Stripe event %s not applied: %s", event.id, exc)
@@ -170,6 +174,8 @@ def _webhook_event_apply(event: WebhookEvent) -> WebhookEvent:
         event.status = WebhookEvent.Status.PROCESSED
     event.processed_at = event.last_attempt_at = event.updated_at = now
     event.error = ""
+    event.note = note
+    event.needs_attention = bool(note)
     event.attempts += 1  # attempts + 1 below: the row is locked until commit
     # One plain UPDATE (the ORM's save() costs more Python than the webhook's
     # whole signature check; this is the hot path of every delivery).
@@ -178,10 +184,11 @@ def _webhook_event_apply(event: WebhookEvent) -> WebhookEvent:
             f"""
             UPDATE {WebhookEvent._meta.db_table}
             SET status = %s, attempts = attempts + 1, last_attempt_at = %s,
-                processed_at = %s, error = '', updated_at = %s
+                processed_at = %s, error = '', note = %s, needs_attention = %s,
+                updated_at = %s
             WHERE id = %s
             """,  # noqa: S608 - the table name is the model's, values are parameters
-            [event.status, now, now, now, event.id],
+            [event.status, now, now, note, bool(note), now, event.id],
         )
     return event
 
@@ -203,9 +210,9 @@ def _webhook_event_failure_record(failed: _HandlerFailed) -> WebhookEvent:
         cursor.execute(
             f"""
             INSERT INTO {table} AS event
-                (id, type, provider, status, attempts, error, payload,
-                 last_attempt_at, created_at, updated_at)
-            VALUES (%s, %s, %s, %s, 1, %s, %s::jsonb, %s, %s, %s)
+                (id, type, provider, status, attempts, error, note,
+                 needs_attention, payload, last_attempt_at, created_at, updated_at)
+            VALUES (%s, %s, %s, %s, 1, %s, '', false, %s::jsonb, %s, %s, %s)
             ON CONFLICT (id) DO UPDATE
             SET status = EXCLUDED.status, attempts = event.attempts + 1,
                 error = EXCLUDED.error, last_attempt_at = EXCLUDED.last_attempt_at,
@@ -226,6 +233,43 @@ def _webhook_event_failure_record(failed: _HandlerFailed) -> WebhookEvent:
             ],
         )
     return WebhookEvent.objects.get(pk=event.id)
+
+
+def webhook_payloads_prune(
+    *,
+    days: int | None = None,
+    now: dt.datetime | None = None,
+    batch_size: int = 10_000,
+) -> int:
+    """Clear the payload (to ``{}``) of PROCESSED and IGNORED events received
+    more than ``days`` ago (default ``WEBHOOK_PAYLOAD_RETENTION_DAYS``); return
+    how many were cleared.
+
+    The row stays: its id is what refuses a late redelivery, and a PROCESSED or
+    IGNORED event is never run again (``_webhook_event_process_locked``), so
+    nothing reads the payload afterwards. FAILED and RECEIVED events keep
+    theirs for the admin's "reprocess". One ``UPDATE … WHERE id IN (SELECT id …
+    LIMIT n)`` per batch, each its own transaction (autocommit), found through
+    ``webhookevent_status_idx`` (status, created_at).
+    """
+    days = settings.WEBHOOK_PAYLOAD_RETENTION_DAYS if days is None else days
+    now = now or timezone.now()
+    with_payload = (
+        WebhookEvent.objects.filter(
+            status__in=[WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED],
+            created_at__lt=now - dt.timedelta(days=days),
+        )
+        .exclude(payload={})
+        .order_by()
+        .values("pk")
+    )
+    cleared = 0
+    while True:
+        batch = WebhookEvent.objects.filter(pk__in=with_payload[:batch_size])
+        count = batch.update(payload={}, updated_at=now)
+        cleared += count
+        if count < batch_size:
+            return cleared
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -258,21 +302,26 @@ def _event_object(event: dict) -> dict:
     return obj
 
 
-def _first_item(subscription: dict) -> dict:
+def _items(subscription: dict) -> list[dict]:
     items = (subscription.get("items") or {}).get("data") or []
-    return items[0] if items and isinstance(items[0], dict) else {}
+    return [item for item in items if isinstance(item, dict)]
 
 
-def plan_for_price(price_id: str) -> str:
-    """The tier a Stripe price id buys (STRIPE_PRICE_PRO / STRIPE_PRICE_ENTERPRISE)."""
+def _plan_prices() -> dict[str, str]:
+    """{Stripe price id: tier} for STRIPE_PRICE_PRO / STRIPE_PRICE_ENTERPRISE."""
     User = get_user_model()
     prices = {
         settings.STRIPE_PRICE_PRO: User.Tier.PRO,
         settings.STRIPE_PRICE_ENTERPRISE: User.Tier.ENTERPRISE,
     }
     prices.pop("", None)
+    return prices
+
+
+def plan_for_price(price_id: str) -> str:
+    """The tier a Stripe price id buys (STRIPE_PRICE_PRO / STRIPE_PRICE_ENTERPRISE)."""
     try:
-        return prices[price_id]
+        return _plan_prices()[price_id]
     except KeyError:
         raise WebhookHandlingError(
             f"Price {price_id or '(none)'} is neither STRIPE_PRICE_PRO nor "
@@ -280,30 +329,52 @@ def plan_for_price(price_id: str) -> str:
         ) from None
 
 
-def _subscription_price_id(subscription: dict) -> str:
-    price = _first_item(subscription).get("price") or subscription.get("plan") or {}
-    return _object_id(price)
+def _plan_item(subscription: dict) -> tuple[str, dict]:
+    """``(tier, item)`` of the subscription item whose price is a plan price,
+    wherever it is in the list: add-ons (extra items with other prices) are
+    kept in the payload and ignored. Raises WebhookHandlingError when no item
+    has a plan price."""
+    prices = _plan_prices()
+    for item in _items(subscription):
+        price_id = _object_id(item.get("price") or item.get("plan"))
+        if price_id in prices:
+            return prices[price_id], item
+    legacy = _object_id(subscription.get("plan"))  # API versions before items
+    if legacy in prices:
+        return prices[legacy], {}
+    seen = [_object_id(i.get("price") or i.get("plan")) for i in _items(subscription)]
+    return plan_for_price(seen[0] if seen else legacy), {}
 
 
-def _subscription_period_end(subscription: dict) -> dt.datetime | None:
+def _subscription_period_end(subscription: dict, item: dict) -> dt.datetime | None:
     # API 2025-03-31 moved current_period_end from the subscription to its items.
     return _timestamp(subscription.get("current_period_end")) or _timestamp(
-        _first_item(subscription).get("current_period_end")
+        item.get("current_period_end")
     )
+
+
+def _later(current: dt.datetime | None, candidate: dt.datetime | None):
+    if candidate is None:
+        return current
+    return candidate if current is None or candidate > current else current
 
 
 # What the handlers read and write on the user (and the audit row's label): the
 # webhook loads only these, not the ~30 columns of the whole row.
-_BILLING_USER_FIELDS = (
+_BILLING_USER_FIELDS = (  # in the model's field order: Model.from_db needs it
     "id",
     "email",
     "tier",
+    "trial_ends_at",
     "stripe_customer_id",
     "stripe_subscription_id",
     "subscription_status",
     "subscription_plan",
     "subscription_ends_at",
     "subscription_updated_at",
+    "paid_until",
+    "subscription_cancels_at",
+    "billing_action_url",
 )
 
 
@@ -418,8 +489,16 @@ def checkout_session_completed(*, event: dict) -> None:
         _user_update(user, fields)
 
 
-def subscription_changed(*, event: dict) -> None:
-    """customer.subscription.created / updated / deleted: tier, status, plan, end."""
+def subscription_changed(*, event: dict) -> str:
+    """customer.subscription.created / updated / deleted: tier, status, plan,
+    period, scheduled cancellation, trial.
+
+    Only the subscription linked to the user changes them. An event about
+    another subscription of the same customer (a second Checkout from another
+    tab, one made in Stripe's dashboard) is recorded for staff, not applied —
+    unless the linked one is over and the other is alive (a new subscription
+    after a cancellation), which it then replaces.
+    """
     subscription = _event_object(event)
     event_time = _event_time(event)
     deleted = event.get("type") == "customer.subscription.deleted"
@@ -436,8 +515,18 @@ def subscription_changed(*, event: dict) -> None:
         raise WebhookHandlingError(
             f"No user for subscription {subscription_id} (customer {customer_id})."
         )
+    linked = user.stripe_subscription_id
+    if linked and subscription_id != linked:
+        linked_live = user.subscription_status in SUBSCRIBED_STATUSES
+        if deleted or linked_live:
+            return (
+                f"Subscription {subscription_id} of customer {customer_id} is not "
+                f"the one linked to user {user.pk} ({linked}, "
+                f"{user.subscription_status or 'no status'}): not applied. If "
+                "both bill, cancel one in Stripe."
+            )
     if _is_stale(user, event_time):
-        return
+        return ""
     status = "canceled" if deleted else str(subscription.get("status") or "")
     if (
         event_time == user.subscription_updated_at
@@ -445,24 +534,37 @@ def subscription_changed(*, event: dict) -> None:
         and user.stripe_subscription_id == subscription_id
     ):
         # Same second as the deletion: a canceled subscription stays canceled.
-        return
+        return ""
     User = get_user_model()
-    old_tier = user.tier
+    old_tier, old_status = user.tier, user.subscription_status
     if deleted:
         plan = ""
         user.tier = User.Tier.FREE
+        first_item = next(iter(_items(subscription)), {})
         user.subscription_ends_at = (
             _timestamp(subscription.get("ended_at"))
             or _timestamp(subscription.get("canceled_at"))
-            or _subscription_period_end(subscription)
+            or _subscription_period_end(subscription, first_item)
             or event_time
         )
+        user.subscription_cancels_at = None
+        user.trial_ends_at = None
     else:
-        plan = plan_for_price(_subscription_price_id(subscription))
+        plan, item = _plan_item(subscription)
+        period_end = _subscription_period_end(subscription, item)
         user.tier = plan if status in ACCESS_STATUSES else User.Tier.FREE
-        user.subscription_ends_at = _timestamp(
-            subscription.get("cancel_at")
-        ) or _subscription_period_end(subscription)
+        cancel_at = _timestamp(subscription.get("cancel_at"))
+        user.subscription_ends_at = cancel_at or period_end
+        user.subscription_cancels_at = cancel_at or (
+            period_end if subscription.get("cancel_at_period_end") else None
+        )
+        user.trial_ends_at = (
+            _timestamp(subscription.get("trial_end")) if status == "trialing" else None
+        )
+        if status in ("active", "trialing"):
+            # An active (or trialing) subscription's current period is paid
+            # for; a past_due one's is not, so a renewal then extends nothing.
+            user.paid_until = _later(user.paid_until, period_end)
     user.subscription_status = status
     user.subscription_plan = plan
     user.subscription_updated_at = event_time
@@ -472,6 +574,9 @@ def subscription_changed(*, event: dict) -> None:
         "subscription_plan",
         "subscription_ends_at",
         "subscription_updated_at",
+        "subscription_cancels_at",
+        "trial_ends_at",
+        "paid_until",
     ]
     if subscription_id and subscription_id != user.stripe_subscription_id:
         user.stripe_subscription_id = subscription_id
@@ -480,68 +585,215 @@ def subscription_changed(*, event: dict) -> None:
         user.stripe_customer_id = customer_id
         fields.append("stripe_customer_id")
     _save_with_audit(user, old_tier=old_tier, fields=fields, event=event)
+    if deleted and old_status != "canceled":
+        _billing_mail(user, "subscription_canceled", event=event)
+    return ""
 
 
-def invoice_changed(*, event: dict) -> None:
-    """invoice.paid / invoice.payment_failed: the subscription's payment status.
-
-    A failed renewal makes the subscription past_due and keeps the plan's tier until
-    the period ends; a paid invoice brings a past_due / unpaid / incomplete
-    subscription back to active. Invoices of subscriptions not linked to a user
-    (one-off invoices, or the first invoice before checkout completes) change
-    nothing: the subscription events carry that state.
-    """
-    invoice = _event_object(event)
-    event_time = _event_time(event)
+def _invoice_subscription_id(invoice: dict) -> tuple[str, dict]:
     parent = (invoice.get("parent") or {}).get("subscription_details") or {}
     legacy = invoice.get("subscription_details") or {}
     subscription_id = _object_id(invoice.get("subscription")) or _object_id(
         parent.get("subscription")
     )
+    return subscription_id, parent.get("metadata") or legacy.get("metadata") or {}
+
+
+def _invoice_paid_until(invoice: dict) -> dt.datetime | None:
+    """End of the service period an invoice pays for: its plan lines' period
+    (the invoice's own period_end is the *previous* period for renewals)."""
+    prices = _plan_prices()
+    ends = []
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        if not isinstance(line, dict):
+            continue
+        pricing = line.get("pricing") or {}
+        price_id = _object_id(line.get("price")) or _object_id(
+            (pricing.get("price_details") or {}).get("price")
+        )
+        if price_id in prices or not prices:
+            ends.append(_timestamp((line.get("period") or {}).get("end")))
+    ends = [end for end in ends if end is not None]
+    return max(ends) if ends else None
+
+
+def invoice_changed(*, event: dict) -> str:
+    """invoice.paid / invoice.payment_failed / invoice.payment_action_required.
+
+    A paid invoice moves ``paid_until`` to the end of the period it pays for and
+    brings a past_due / unpaid / incomplete subscription back to active; a
+    failed one makes the subscription past_due (access until ``paid_until``);
+    one needing the customer's action keeps Stripe's hosted invoice page for
+    the billing page. Each failure or required action is emailed. Invoices of
+    subscriptions not linked to a user (one-off invoices, the first invoice
+    before checkout completes) change nothing: the subscription events carry
+    that state.
+    """
+    invoice = _event_object(event)
+    event_time = _event_time(event)
+    subscription_id, metadata = _invoice_subscription_id(invoice)
     if not subscription_id:
-        return
-    metadata = parent.get("metadata") or legacy.get("metadata") or {}
+        return ""
     user = _locked_user(
         subscription_id=subscription_id,
         customer_id=_object_id(invoice.get("customer")),
         user_id=metadata.get("user_id", ""),
     )
-    if (
-        user is None
-        or user.stripe_subscription_id != subscription_id
-        or _is_stale(user, event_time)
-    ):
-        return
+    if user is None:
+        return ""
+    if user.stripe_subscription_id != subscription_id:
+        if not user.stripe_subscription_id:
+            return ""  # not linked yet: the subscription events will carry it
+        return (
+            f"Invoice of subscription {subscription_id}, which is not the one "
+            f"linked to user {user.pk} ({user.stripe_subscription_id}): not "
+            "applied. If both bill, cancel one in Stripe."
+        )
+    kind = event.get("type")
     User = get_user_model()
     old_tier = user.tier
-    if event.get("type") == "invoice.paid":
-        if user.subscription_status not in {"past_due", "unpaid", "incomplete"}:
-            return
-        user.subscription_status = "active"
-        if user.subscription_plan:
-            user.tier = user.subscription_plan
+    fields = ["billing_action_url"]
+    if kind == "invoice.paid":
+        # Paid is paid, whatever the order of delivery: never stale.
+        user.paid_until = _later(user.paid_until, _invoice_paid_until(invoice))
+        user.billing_action_url = ""
+        fields.append("paid_until")
+        if user.subscription_status in {
+            "past_due",
+            "unpaid",
+            "incomplete",
+        } and not _is_stale(user, event_time):
+            user.subscription_status = "active"
+            if user.subscription_plan:
+                user.tier = user.subscription_plan
+            user.subscription_updated_at = event_time
+            fields += ["tier", "subscription_status", "subscription_updated_at"]
+    elif _is_stale(user, event_time):
+        return ""
+    elif kind == "invoice.payment_action_required":
+        user.billing_action_url = str(invoice.get("hosted_invoice_url") or "")
+        _billing_mail(user, "payment_action_required", event=event)
     else:
-        if user.subscription_status not in {"active", "trialing"}:
-            return
-        user.subscription_status = "past_due"
+        if user.subscription_status in {"active", "trialing"}:
+            user.subscription_status = "past_due"
+            user.subscription_updated_at = event_time
+            fields += ["subscription_status", "subscription_updated_at"]
+        _billing_mail(user, "payment_failed", event=event)
     if user.tier not in User.Tier.values:
         user.tier = User.Tier.FREE
-    user.subscription_updated_at = event_time
-    _save_with_audit(
-        user,
-        old_tier=old_tier,
-        fields=["tier", "subscription_status", "subscription_updated_at"],
-        event=event,
+        fields.append("tier")
+    _save_with_audit(user, old_tier=old_tier, fields=fields, event=event)
+    return ""
+
+
+def trial_will_end(*, event: dict) -> str:
+    """customer.subscription.trial_will_end (three days before): tell the user."""
+    subscription = _event_object(event)
+    user = _locked_user(subscription_id=_object_id(subscription))
+    if user is None:
+        return ""
+    user.trial_ends_at = _timestamp(subscription.get("trial_end"))
+    _user_update(user, ["trial_ends_at"])
+    _billing_mail(user, "trial_ending", event=event)
+    return ""
+
+
+def customer_deleted(*, event: dict) -> str:
+    """customer.deleted: unlink the customer and its subscription, so the next
+    upgrade creates a new customer instead of failing with "No such customer".
+    Stripe cancels the customer's subscriptions with it: the plan ends now."""
+    customer = _event_object(event)
+    user = _locked_user(customer_id=_object_id(customer))
+    if user is None:
+        return ""
+    User = get_user_model()
+    old_tier = user.tier
+    user.stripe_customer_id = ""
+    user.stripe_subscription_id = ""
+    user.billing_action_url = ""
+    user.subscription_cancels_at = None
+    fields = [
+        "stripe_customer_id",
+        "stripe_subscription_id",
+        "billing_action_url",
+        "subscription_cancels_at",
+    ]
+    if user.subscription_status in SUBSCRIBED_STATUSES:
+        user.subscription_status = "canceled"
+        user.subscription_plan = ""
+        user.tier = User.Tier.FREE
+        user.subscription_ends_at = _event_time(event)
+        fields += ["subscription_status", "subscription_plan", "tier"]
+        fields.append("subscription_ends_at")
+    _save_with_audit(user, old_tier=old_tier, fields=fields, event=event)
+    return ""
+
+
+def checkout_session_expired(*, event: dict) -> str:
+    """checkout.session.expired: the upgrade was not finished; say so, with the
+    way back to the pricing page (only for a user without a live plan)."""
+    session = _event_object(event)
+    user = _locked_user(user_id=session.get("client_reference_id") or "")
+    if user is None or user.subscription_status in SUBSCRIBED_STATUSES:
+        return ""
+    _billing_mail(user, "checkout_expired", event=event)
+    return ""
+
+
+# --- billing emails (queued in the delivery's transaction: once per event) ---------
+
+_MAIL_SUBJECTS = {
+    "payment_failed": "Your payment failed",
+    "payment_action_required": "Your payment needs your confirmation",
+    "trial_ending": "Your trial ends soon",
+    "subscription_canceled": "Your subscription has ended",
+    "checkout_expired": "Your upgrade was not completed",
+}
+
+
+def _billing_mail(user, kind: str, *, event: dict) -> None:
+    """Queue the ``kind`` email to ``user`` and audit it. Runs inside the
+    delivery's transaction, so a rolled-back or redelivered event sends
+    nothing twice."""
+    from accounts.selectors import tier_effective
+
+    context = {
+        "user": user,
+        "site_url": settings.SITE_URL.rstrip("/"),
+        "access_until": user.paid_until,
+        "action_url": user.billing_action_url,
+        "trial_ends_at": user.trial_ends_at,
+        "tier_now": tier_effective(user),
+    }
+    body = render_to_string(f"billing/email/{kind}.txt", context).strip()
+    mail_enqueue(
+        subject=get_account_adapter().format_email_subject(_MAIL_SUBJECTS[kind]),
+        body=body,
+        to=[user.email],
+        from_email=settings.DEFAULT_FROM_EMAIL,
+    )
+    audit_log_record(
+        action=AuditLog.Action.BILLING_EMAIL,
+        target=user,
+        changes={
+            "email": kind,
+            "stripe_event": event.get("id", ""),
+            "stripe_event_type": event.get("type", ""),
+        },
     )
 
 
 EVENT_HANDLERS = {
     "checkout.session.completed": checkout_session_completed,
+    "checkout.session.expired": checkout_session_expired,
+    "customer.deleted": customer_deleted,
     "customer.subscription.created": subscription_changed,
     "customer.subscription.updated": subscription_changed,
     "customer.subscription.deleted": subscription_changed,
+    "customer.subscription.trial_will_end": trial_will_end,
     "invoice.paid": invoice_changed,
     "invoice.payment_failed": invoice_changed,
+    "invoice.payment_action_required": invoice_changed,
 }
 
 
@@ -572,6 +824,7 @@ def checkout_session_start(
             "You already have a subscription: change or cancel it with "
             "“Manage billing”."
         )
+    customer_id = _customer_ensure(user=user)
     params = {
         "mode": "subscription",
         "line_items": [{"price": prices[plan], "quantity": 1}],
@@ -580,16 +833,45 @@ def checkout_session_start(
         "cancel_url": cancel_url,
         "subscription_data": {"metadata": {"user_id": str(user.pk)}},
         "metadata": {"user_id": str(user.pk)},
+        # Always the user's one customer: two Checkouts from two tabs must not
+        # make two customers (one of them unreachable from the portal).
+        "customer": customer_id,
     }
-    if user.stripe_customer_id:
-        params["customer"] = user.stripe_customer_id
-    else:
-        params["customer_email"] = user.email
     try:
         return stripe_api.checkout_session_create(**params)
     except stripe.StripeError as exc:
         logger.warning("Stripe Checkout failed for user %s: %s", user.pk, exc)
         raise ValidationError(_stripe_message(exc, "start checkout")) from exc
+
+
+def _customer_ensure(*, user) -> str:
+    """The user's Stripe customer id, created on first use.
+
+    The user row is locked while the customer is created, so two Checkouts
+    started at once (two tabs) wait for each other and share one customer.
+    Raises ValidationError when Stripe cannot be reached.
+    """
+    User = get_user_model()
+    with transaction.atomic():
+        locked = (
+            User.objects.select_for_update()
+            .only("email", "stripe_customer_id")
+            .get(pk=user.pk)
+        )
+        if not locked.stripe_customer_id:
+            try:
+                customer_id = stripe_api.customer_create(
+                    email=locked.email, user_id=str(user.pk)
+                )
+            except stripe.StripeError as exc:
+                logger.warning("Stripe customer failed for user %s: %s", user.pk, exc)
+                raise ValidationError(_stripe_message(exc, "start checkout")) from exc
+            User.objects.filter(pk=user.pk).update(
+                stripe_customer_id=customer_id, updated_at=timezone.now()
+            )
+            locked.stripe_customer_id = customer_id
+    user.stripe_customer_id = locked.stripe_customer_id
+    return locked.stripe_customer_id
 
 
 def portal_session_start(*, user, return_url: str) -> str:

@@ -7,6 +7,7 @@ point ``STRIPE_API_BASE`` at another server.
 from __future__ import annotations
 
 import json
+import time
 
 import stripe
 from django.conf import settings
@@ -49,12 +50,34 @@ def portal_session_create(*, customer: str, return_url: str) -> str:
     return session.url
 
 
+def customer_create(*, email: str, user_id: str) -> str:
+    """Create a Stripe customer for a user; return its id."""
+    customer = stripe_client().v1.customers.create(
+        params={"email": email, "metadata": {"user_id": user_id}}
+    )
+    return customer.id
+
+
+def _signature_timestamp(sig_header: str) -> int | None:
+    for part in sig_header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def webhook_payload_verify(*, payload: bytes, sig_header: str) -> dict:
     """Check ``Stripe-Signature`` over the raw body and return the event as a dict.
 
-    Uses the official SDK (HMAC-SHA256 with the endpoint secret, timestamps older
-    than its default 300 s tolerance refused). Raises WebhookVerificationError on
-    any failure, including a missing secret, header or event id.
+    The signature is checked on the raw bytes **before anything is parsed**
+    (the official SDK's HMAC-SHA256 with the endpoint secret), so a stranger's
+    body, however deep or large, costs one HMAC. The SDK only refuses
+    timestamps older than its tolerance (300 s); one dated further in the
+    future is refused here too. Raises WebhookVerificationError on any
+    failure, including a missing secret, header or event id.
     """
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
@@ -62,24 +85,26 @@ def webhook_payload_verify(*, payload: bytes, sig_header: str) -> dict:
     if not sig_header:
         raise WebhookVerificationError("The Stripe-Signature header is missing.")
     try:
-        event = json.loads(payload)
-    except ValueError as exc:  # not UTF-8 or not JSON
-        raise WebhookVerificationError(f"The body is not JSON: {exc}") from exc
-    if not isinstance(event, dict):
-        # Checked first: the SDK cannot build an Event from anything else.
-        raise WebhookVerificationError("The body is not a JSON object.")
+        body = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookVerificationError("The body is not UTF-8.") from exc
+    tolerance = stripe.Webhook.DEFAULT_TOLERANCE
     try:
         # The SDK's own check (what Webhook.construct_event runs before building
         # an Event object this code never uses).
-        stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8"),
-            sig_header,
-            secret,
-            stripe.Webhook.DEFAULT_TOLERANCE,
-        )
+        stripe.WebhookSignature.verify_header(body, sig_header, secret, tolerance)
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise WebhookVerificationError(str(exc)) from exc
-    if b"\\u0000" in payload:
+    timestamp = _signature_timestamp(sig_header)
+    if timestamp is None or timestamp > time.time() + tolerance:
+        raise WebhookVerificationError("Timestamp outside the tolerance zone.")
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested too deep
+        raise WebhookVerificationError("The body is not a JSON event.") from exc
+    if not isinstance(event, dict):
+        raise WebhookVerificationError("The body is not a JSON object.")
+    if "\\u0000" in body:
         # PostgreSQL's jsonb cannot store NUL characters.
         raise WebhookVerificationError("The event contains a NUL character.")
     event_id, event_type = event.get("id"), event.get("type")

@@ -1,7 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
+from procrastinate.contrib.django import app as jobs_app
+from procrastinate.contrib.django.admin import ProcrastinateJobAdmin
+from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
 
 from core.admin_tools import LargeTableAdmin, ReadOnlyAdmin, indexed_values_filter
 from core.models import AuditLog, DatabaseDashboard, FeatureFlag, SystemMetric
@@ -135,3 +140,89 @@ class DatabaseDashboardAdmin(ReadOnlyAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/ops/dashboard.html", context)
+
+
+# Procrastinate registers its own job admin (importing the module above does,
+# if autodiscovery has not yet); this one replaces it.
+if admin.site.is_registered(ProcrastinateJob):
+    admin.site.unregister(ProcrastinateJob)
+
+
+@admin.register(ProcrastinateJob)
+class JobAdmin(LargeTableAdmin, ProcrastinateJobAdmin):
+    """Procrastinate's read-only job admin (events inline; Cancel and Abort
+    actions), fitted to a table that keeps every job: estimated counts,
+    filters an index serves (status: fixed choices; queue:
+    ``procrastinate_jobs_queue_name_idx_v1``), search by exact job id (the
+    primary key). It adds the attempts column, and its retry only takes
+    *failed* jobs: retrying a running job would run it twice, and the job of a
+    dead worker is requeued by ``core.jobs_stalled_retry``.
+
+    A failed job shows its failure as the last event, with its time and
+    attempts; Procrastinate 3 keeps no exception text (that is in the worker's
+    log). Mail jobs' arguments are sealed (``core.mail``): no link or address
+    shows here."""
+
+    list_display = [
+        "pk",
+        "short_task_name",
+        "queue_name",
+        "pretty_status",
+        "attempts",
+        "pretty_args",
+        "summary",
+    ]
+    list_filter = ["status", indexed_values_filter("queue_name", title="queue")]
+    search_fields = ("pk",)
+    search_help_text = "Exact job id."
+    actions = [
+        "retry_failed",
+        ProcrastinateJobAdmin.cancel,
+        ProcrastinateJobAdmin.abort,
+    ]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def get_queryset(self, request):
+        # The summary column shows the newest event; events of one
+        # transaction share their time, so the id breaks the tie.
+        events = ProcrastinateEvent.objects.order_by("-at", "-id")
+        return admin.ModelAdmin.get_queryset(self, request).prefetch_related(
+            Prefetch("procrastinateevent_set", queryset=events)
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lstrip("#")
+        if not term:
+            return queryset, False
+        if not term.isdigit():
+            # No job has such an id. Still a query (the paginator EXPLAINs it;
+            # .none() has no SQL).
+            return queryset.filter(pk__isnull=True), False
+        return queryset.filter(pk=int(term)), False
+
+    @admin.action(description="Retry failed jobs")
+    def retry_failed(self, request, queryset):
+        failed = list(
+            queryset.filter(status="failed").values_list(
+                "id", "priority", "queue_name", "lock"
+            )
+        )
+        for job_id, priority, queue, lock in failed:
+            jobs_app.job_manager.retry_job_by_id(
+                job_id, timezone.now(), priority, queue, lock
+            )
+        if not failed:
+            self.message_user(
+                request,
+                "Nothing retried: only failed jobs can be retried here.",
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            f"{len(failed)} failed job{'s' if len(failed) != 1 else ''} queued "
+            "again; a worker picks them up at its next poll.",
+            messages.SUCCESS,
+        )

@@ -7,6 +7,8 @@ import time
 from django.core.cache import cache
 from django.db import DatabaseError, connections
 
+from core.jobs import queue_health
+
 # Share of max_connections in use above which the report carries a warning.
 CONNECTIONS_WARN_RATIO = 0.8
 
@@ -55,11 +57,33 @@ def check_cache() -> dict:
     return {"ok": ok, "response_time_ms": _elapsed_ms(started)}
 
 
-def health_report() -> dict:
-    """The health of the database (and the cache, checked when it is reachable).
+def check_queue() -> dict:
+    """The job queue (:func:`core.jobs.queue_health`): ``ok``, ``degraded``
+    with its reasons, or ``error`` when its tables cannot be read."""
+    started = time.perf_counter()
+    try:
+        health = queue_health()
+    except DatabaseError as exc:
+        # The reads ran in their own transaction (or savepoint), rolled back by
+        # now: the connection stays usable for the rest of the request.
+        return {
+            "status": "error",
+            "reasons": [f"the job tables cannot be read ({exc.__class__.__name__})"],
+            "response_time_ms": _elapsed_ms(started),
+        }
+    return {**health.as_dict(), "response_time_ms": _elapsed_ms(started)}
 
-    ``status`` is ``error`` when the database is unreachable or the cache fails;
-    a connection count close to ``max_connections`` only adds a warning.
+
+def health_report() -> dict:
+    """The health of the database, the cache and the job queue (the last two
+    checked when the database is reachable).
+
+    ``status`` is ``error`` when the database is unreachable or the cache fails
+    (/healthz answers 503: take this instance out). It is ``degraded`` when the
+    job queue is behind or unreadable (/healthz still answers 200: the site
+    serves pages and queues jobs, and another web instance would not help); the
+    queue's reasons are added to the warnings. A connection count close to
+    ``max_connections`` only adds a warning.
     """
     database = check_database()
     report = {"status": "ok", "database": database, "warnings": []}
@@ -69,6 +93,13 @@ def health_report() -> dict:
     report["cache"] = check_cache()
     if not report["cache"]["ok"]:
         report["status"] = "error"
+    report["queue"] = check_queue()
+    if report["queue"]["status"] != "ok":
+        if report["status"] == "ok":
+            report["status"] = "degraded"
+        report["warnings"].extend(
+            f"Job queue: {reason}" for reason in report["queue"]["reasons"]
+        )
     conns = database["connections"]
     if conns["max"] and conns["used"] >= conns["max"] * CONNECTIONS_WARN_RATIO:
         report["warnings"].append(

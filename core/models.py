@@ -22,11 +22,20 @@ class AuditLog(models.Model):
         ACCOUNT_CONNECTED = "account_connected", "Account connected"
         ACCOUNT_DISCONNECTED = "account_disconnected", "Account disconnected"
         SESSION_REVOKED = "session_revoked", "Session revoked"
+        MFA_ENABLED = "mfa_enabled", "Two-factor method added"
+        MFA_DISABLED = "mfa_disabled", "Two-factor method removed"
+        MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", "Recovery code used"
+        MFA_RECOVERY_CODES_REGENERATED = (
+            "mfa_recovery_codes_regenerated",
+            "Recovery codes regenerated",
+        )
         ROLE_CHANGED = "role_changed", "Role changed"
         USER_DEACTIVATED = "user_deactivated", "User deactivated"
         USER_DELETED = "user_deleted", "User deleted"
         PROFILE_UPDATED = "profile_updated", "Profile updated"
+        DATA_EXPORT_REQUESTED = "data_export_requested", "Data export requested"
         PLAN_CHANGED = "plan_changed", "Plan changed"
+        BILLING_EMAIL = "billing_email", "Billing email queued"
         FLAG_CHANGED = "flag_changed", "Feature flag changed"
         BACKUP = "backup", "Backup"
         RESTORE = "restore", "Restore"

@@ -5,6 +5,9 @@ Every query reads PostgreSQL's catalog and statistics views only (``pg_class``,
 costs the same on an empty database and on one with hundreds of millions of
 rows. Row counts are the planner's estimates (``pg_class.reltuples``, kept
 current by autovacuum/ANALYZE), not ``COUNT(*)``.
+
+The one exception is the job queue section (:func:`core.jobs.queue_report`):
+it reads Procrastinate's tables, through their indexes and with bounded scans.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connections, transaction
+
+from core.jobs import QueueReport, queue_report
 
 TOP_TABLES = 25
 TOP_INDEXES = 40
@@ -31,6 +36,8 @@ class DatabaseReport:
     statements: list[dict] = field(default_factory=list)
     statements_available: bool = False
     statements_note: str = ""
+    jobs: QueueReport | None = None
+    jobs_note: str = ""
 
     @property
     def connections_total(self) -> int:
@@ -164,6 +171,7 @@ def database_report(using: str = "default") -> DatabaseReport:
         indexes = index_usage(cursor)
         unused = unused_indexes(cursor)
     available, note, statements = slowest_statements(connection)
+    jobs, jobs_note = job_queue(using)
     return DatabaseReport(
         database=name,
         server_version=version,
@@ -176,4 +184,18 @@ def database_report(using: str = "default") -> DatabaseReport:
         statements=statements,
         statements_available=available,
         statements_note=note,
+        jobs=jobs,
+        jobs_note=jobs_note,
     )
+
+
+def job_queue(using: str = "default") -> tuple[QueueReport | None, str]:
+    """``(report, note)``: the job queue section, or why it is missing (the
+    tables not migrated yet, say) without breaking the rest of the page."""
+    try:
+        return queue_report(using=using), ""
+    except DatabaseError as exc:
+        return None, (
+            "The job queue cannot be read: "
+            f"{str(exc).strip().splitlines()[0]} (have the migrations run?)."
+        )

@@ -4,6 +4,7 @@ import datetime as dt
 import logging
 
 from allauth.account.adapter import get_adapter as get_account_adapter
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
@@ -90,6 +91,35 @@ def metric_record(
         tags=tags or {},
         timestamp=timestamp or timezone.now(),
     )
+
+
+def metric_prune(
+    *,
+    days: int | None = None,
+    now: dt.datetime | None = None,
+    batch_size: int = 10_000,
+) -> int:
+    """Delete SystemMetric rows measured more than ``days`` ago (default
+    ``METRIC_RETENTION_DAYS``); return how many went.
+
+    One ``DELETE … WHERE id IN (SELECT id … ORDER BY timestamp LIMIT n)`` per
+    batch, each its own transaction (autocommit), oldest first along
+    ``systemmetric_time_idx``: a backlog never holds one long lock, and an
+    interrupted run resumes where it stopped.
+    """
+    days = settings.METRIC_RETENTION_DAYS if days is None else days
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    oldest = (
+        SystemMetric.objects.filter(timestamp__lt=cutoff)
+        .order_by("timestamp", "id")
+        .values("pk")
+    )
+    deleted = 0
+    while True:
+        count, _ = SystemMetric.objects.filter(pk__in=oldest[:batch_size]).delete()
+        deleted += count
+        if count < batch_size:
+            return deleted
 
 
 @transaction.atomic

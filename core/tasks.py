@@ -5,11 +5,19 @@ run (Procrastinate records each tick's defer under a unique key)."""
 
 from __future__ import annotations
 
+import logging
+
+from croniter import croniter
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from procrastinate.contrib.django import app
 
+from core import backups, health, maintenance, services
 from core.mail import MAIL_QUEUE, MailRetry, mail_deliver
 
 MAINTENANCE_QUEUE = "maintenance"
+
+logger = logging.getLogger(__name__)
 
 
 @app.task(queue=MAIL_QUEUE, retry=MailRetry(), name="core.mail_send")
@@ -33,3 +41,139 @@ async def jobs_stalled_retry(timestamp: int) -> int:
         await app.job_manager.retry_job(job)
         retried += 1
     return retried
+
+
+# --- The maintenance schedule (README "Background jobs"; times in UTC) -------------
+# Each job has a queueing lock: while one tick's job still waits, the next tick
+# adds none. Jobs that read the whole database (backup, VACUUM) also share a
+# lock, so they never run at the same time on any worker.
+HEAVY_LOCK = "core.maintenance-heavy"
+
+
+class MaintenanceJobFailed(Exception):
+    """A maintenance job whose work reported a failure: the job ends *failed*
+    (logged as an error, kept in the admin) as the command would exit 1."""
+
+
+def _cron_setting(name: str) -> str:
+    """A schedule from settings, refused at import when it is not a cron
+    expression: the worker would otherwise fail only when it computes a tick."""
+    cron = getattr(settings, name)
+    if not croniter.is_valid(cron):
+        raise ImproperlyConfigured(f"{name} is not a cron expression: {cron!r}")
+    return cron
+
+
+# Procrastinate reads a schedule when the task is registered (this module's
+# import, after settings are configured), so a new BACKUP_SCHEDULE_CRON takes
+# effect when the worker restarts.
+@app.periodic(cron=_cron_setting("BACKUP_SCHEDULE_CRON"), periodic_id="backup_db")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="core.backup_db",
+    lock=HEAVY_LOCK,
+    name="core.backup_db",
+)
+def backup_db(timestamp: int) -> str:
+    """``manage.py backup_db --verify``: dump, verify the new file, then apply
+    retention (30 daily, 12 weekly, 12 monthly). A failed dump or verification
+    fails the job and prunes nothing; a second run the same day only adds a
+    file that retention later drops."""
+    result = backups.backup_create(prune=True, verify=True)
+    return str(result.path)
+
+
+@app.periodic(cron="*/5 * * * *", periodic_id="db_health")
+@app.task(
+    queue=MAINTENANCE_QUEUE, queueing_lock="core.db_health", name="core.db_health"
+)
+def db_health(timestamp: int) -> str:
+    """``manage.py db_health``: check the database and the cache and record the
+    response time as the ``db.response_time_ms`` metric (the same row the
+    command writes). An unreachable database or a failed cache fails the job;
+    warnings (connections nearly used up…) are logged and the status returned."""
+    report = health.health_report()
+    database = report["database"]
+    if database["connected"]:
+        services.metric_record(
+            metric="db.response_time_ms",
+            value=database["response_time_ms"],
+            tags={"source": "db_health"},
+        )
+    if not database["connected"]:
+        raise MaintenanceJobFailed(
+            f"Database unreachable: {database.get('error', 'error')}"
+        )
+    if not report["cache"]["ok"]:
+        raise MaintenanceJobFailed(
+            f"Cache failed: {report['cache'].get('error', 'no echo')}"
+        )
+    for warning in report["warnings"]:
+        logger.warning("db_health: %s", warning)
+    return report["status"]
+
+
+@app.periodic(cron="0 3 * * 0", periodic_id="vacuum_analyze")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="core.vacuum_analyze",
+    lock=HEAVY_LOCK,
+    name="core.vacuum_analyze",
+)
+def vacuum_analyze(timestamp: int) -> int:
+    """``manage.py vacuum_analyze``: ``VACUUM (ANALYZE)`` every table, Sunday
+    night after the week's retention deletes. Returns the number of tables; any
+    table that failed fails the job (the others are still vacuumed)."""
+    results = maintenance.vacuum_analyze()
+    failed = [f"{r.table}: {r.error}" for r in results if r.error]
+    if failed:
+        raise MaintenanceJobFailed(
+            f"VACUUM failed on {len(failed)} table(s): " + "; ".join(failed)
+        )
+    return len(results)
+
+
+@app.periodic(cron="0 4 1 * *", periodic_id="audit_log_prune")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="core.audit_log_prune",
+    name="core.audit_log_prune",
+)
+def audit_log_prune(timestamp: int) -> int:
+    """``manage.py prune_audit_log``: delete audit rows older than seven years."""
+    return services.audit_log_prune()
+
+
+@app.periodic(cron="10 1 * * *", periodic_id="metric_prune")
+@app.task(
+    queue=MAINTENANCE_QUEUE, queueing_lock="core.metric_prune", name="core.metric_prune"
+)
+def metric_prune(timestamp: int) -> int:
+    """Delete SystemMetric rows older than ``METRIC_RETENTION_DAYS``."""
+    return services.metric_prune()
+
+
+@app.periodic(cron="40 1 * * *", periodic_id="jobs_prune")
+@app.task(
+    queue=MAINTENANCE_QUEUE, queueing_lock="core.jobs_prune", name="core.jobs_prune"
+)
+async def jobs_prune(timestamp: int) -> None:
+    """Delete finished jobs (and their events): succeeded ones after
+    ``JOBS_RETENTION_DAYS``, failed, cancelled and aborted ones after
+    ``JOBS_FAILED_RETENTION_DAYS``.
+
+    Failed jobs stay longer because they are the only trace of a mail that never
+    went out and what staff retry in the admin; not forever, because a job that
+    fails every tick would grow the table without bound, and a failed mail job
+    holds a sealed message (personal data) whose link expired long ago.
+    Procrastinate's own query (the builtin ``remove_old_jobs``, which runs on a
+    queue of its own and takes no ``timestamp``) does one DELETE: the table
+    only ever holds a few weeks of jobs, so no batching.
+    """
+    await app.job_manager.delete_old_jobs(nb_hours=settings.JOBS_RETENTION_DAYS * 24)
+    await app.job_manager.delete_old_jobs(
+        nb_hours=settings.JOBS_FAILED_RETENTION_DAYS * 24,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )

@@ -4,5 +4,7 @@ from core.health import health_report
 
 
 def healthz(request):
+    """200 while this instance can serve (``ok`` or ``degraded``: a job queue
+    that is behind is not fixed by taking web instances out); 503 on ``error``."""
     report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    return JsonResponse(report, status=503 if report["status"] == "error" else 200)

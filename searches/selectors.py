@@ -6,7 +6,7 @@ import base64
 import binascii
 import datetime as dt
 
-from searches.models import SavedSearch, SearchHistory
+from searches.models import APIUsage, SavedSearch, SearchHistory
 
 HISTORY_PAGE_SIZE = 50
 SAVED_PAGE_SIZE = 25
@@ -173,3 +173,75 @@ def results_csv_rows(results: list[dict], sort: str | None) -> list[list[str]]:
             ]
         )
     return rows
+
+
+# --- the user's data archive ("Download my data", accounts.hooks) ---------------------
+
+_EXPORT_CHUNK = 2000
+
+
+def user_export_saved_searches(*, user) -> list[dict]:
+    """The user's saved searches, with their result snapshots."""
+    return list(
+        SavedSearch.objects.filter(user=user)
+        .order_by("created_at", "id")
+        .values(
+            "id",
+            "name",
+            "keywords",
+            "location",
+            "language",
+            "match_type",
+            "keyword_count",
+            "provider",
+            "results",
+            "last_accessed_at",
+            "created_at",
+            "updated_at",
+        )
+    )
+
+
+def user_export_search_history(*, user):
+    """Every search the user ran, oldest first, streamed (it can be long):
+    ``searchhist_user_time_idx`` walked backwards."""
+    return (
+        SearchHistory.objects.filter(user=user)
+        .order_by("searched_at", "id")
+        .values(
+            "id",
+            "keywords",
+            "location",
+            "language",
+            "match_type",
+            "provider",
+            "cache_hit",
+            "response_time_ms",
+            "keyword_count",
+            "avg_volume",
+            "total_volume",
+            "searched_at",
+            "ip_address",
+            "user_agent",
+        )
+        .iterator(chunk_size=_EXPORT_CHUNK)
+    )
+
+
+def user_export_api_usage(*, user):
+    """Every API call the user made, oldest first, streamed
+    (``apiusage_user_time_idx``)."""
+    return (
+        APIUsage.objects.filter(user=user)
+        .order_by("timestamp", "id")
+        .values(
+            "endpoint",
+            "method",
+            "status_code",
+            "duration_ms",
+            "timestamp",
+            "ip_address",
+            "user_agent",
+        )
+        .iterator(chunk_size=_EXPORT_CHUNK)
+    )

@@ -571,3 +571,49 @@ def api_usage_record(
         ip_address=ip_address,
         user_agent=(user_agent or "")[:512],
     )
+
+
+def api_usage_prune(
+    *,
+    days: int | None = None,
+    now: dt.datetime | None = None,
+    batch_size: int = 10_000,
+) -> int:
+    """Delete API usage rows older than ``days`` (default
+    ``API_USAGE_RETENTION_DAYS``, 13 months); return how many went.
+
+    One ``DELETE … WHERE id IN (SELECT id … ORDER BY timestamp LIMIT n)`` per
+    batch, each its own transaction (autocommit), oldest first along
+    ``apiusage_time_idx``: a backlog never holds one long lock, and an
+    interrupted run resumes where it stopped.
+    """
+    days = settings.API_USAGE_RETENTION_DAYS if days is None else days
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    oldest = (
+        APIUsage.objects.filter(timestamp__lt=cutoff)
+        .order_by("timestamp", "id")
+        .values("pk")
+    )
+    deleted = 0
+    while True:
+        count, _ = APIUsage.objects.filter(pk__in=oldest[:batch_size]).delete()
+        deleted += count
+        if count < batch_size:
+            return deleted
+
+
+# --- account deletion ---------------------------------------------------------------
+
+
+def user_activity_anonymise(*, user) -> dict[str, int]:
+    """Before ``user`` is deleted (``accounts.hooks``): their search history and
+    API usage stay as anonymous statistics, so what could point back at them
+    goes now: the IP address, the user agent and the link to the account. One
+    UPDATE per table, found through ``searchhist_user_time_idx`` and
+    ``apiusage_user_time_idx``; the deletion's SET NULL then has nothing left
+    to rewrite. Returns rows anonymised by table."""
+    anonymous = {"user": None, "ip_address": None, "user_agent": ""}
+    return {
+        "search history": SearchHistory.objects.filter(user=user).update(**anonymous),
+        "api usage": APIUsage.objects.filter(user=user).update(**anonymous),
+    }

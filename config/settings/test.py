@@ -19,3 +19,18 @@ DATABASES["default"]["TEST"] = {
 }
 # Test connections are closed between tests; no point keeping them longer.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# A real worker started by tests/core/test_jobs_worker.py runs with these
+# settings and JOBS_TEST_WORKER_DB naming the pytest database it must use (a
+# test database is not this process's default). It also loads the test-only
+# tasks and sends mail through EMAIL_URL (an SMTP server of the test), not
+# locmem. Never set outside those tests.
+if env.str("JOBS_TEST_WORKER_DB", default=""):
+    DATABASES["default"]["NAME"] = env.str("JOBS_TEST_WORKER_DB")
+    PROCRASTINATE_IMPORT_PATHS = ["tests.core.worker_tasks"]
+    EMAIL_BACKEND = env.email_url("EMAIL_URL", default="consolemail://")[
+        "EMAIL_BACKEND"
+    ]
+
+# Browser tests register passkeys on http://localhost (no TLS in tests).
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True

@@ -129,10 +129,11 @@ def test_admin_login_uses_the_sign_in_page(client, db):
     assert response["Location"] == "/accounts/login/?next=%2Fadmin%2F"
 
 
-def test_admin_signs_in_by_magic_link_and_enters_admin(db):
+def test_admin_signs_in_by_magic_link_and_is_sent_to_add_a_second_factor(db):
     admin = UserFactory(role="ADMIN")
     browser = sign_in(admin)
-    assert browser.get("/admin/").status_code == 200
+    # The admin opens only with a second factor: tests/accounts/test_mfa.py.
+    assert browser.get("/admin/")["Location"] == "/accounts/2fa/"
 
 
 def test_signed_in_user_gets_403_not_a_login_loop(user_client):
@@ -381,3 +382,31 @@ def test_staff_bulk_delete_skips_the_refused_users(admin_client, admin_user):
     assert User.objects.filter(pk=subscribed.pk).exists()
     assert not User.objects.filter(pk=free.pk).exists()
     assert AuditLog.objects.filter(action="user_deleted").count() == 1
+
+
+def test_staff_remove_a_second_factor_through_an_audited_action(
+    admin_client, admin_user
+):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    member = UserFactory()
+    TOTP.activate(member, generate_totp_secret())
+    factor = Authenticator.objects.get(user=member)
+    list_url = "/admin/mfa/authenticator/"
+
+    add = admin_client.get(f"{list_url}add/")
+    change = admin_client.post(f"{list_url}{factor.pk}/change/", {"data": "{}"})
+    response = admin_client.post(
+        list_url,
+        {"action": "remove_factors", "_selected_action": [factor.pk]},
+        follow=True,
+    )
+
+    assert add.status_code == 403
+    assert change.status_code == 403
+    assert response.status_code == 200
+    assert not Authenticator.objects.filter(user=member).exists()
+    row = AuditLog.objects.get(action="mfa_disabled", target_id=member.pk)
+    assert row.actor_id == admin_user.pk
+    assert row.changes["by"] == "staff"

@@ -29,7 +29,8 @@ def lapsed_pro(db):
         tier=User.Tier.PRO,
         subscription_status="past_due",
         stripe_subscription_id="sub_lapsed",
-        subscription_ends_at=now - dt.timedelta(days=2),
+        subscription_ends_at=now + dt.timedelta(days=28),
+        paid_until=now - dt.timedelta(days=2),
         keyword_searches_this_month=250,
         monthly_reset_at=now - dt.timedelta(days=1),
     )

@@ -304,7 +304,7 @@ def test_fork_tree_query_count_does_not_grow_with_the_tree(
     for apps in (small, big):
         with django_assert_num_queries(2):  # the CTE, then the owners
             tree = selectors.app_fork_tree(app=apps[1], viewer=user)
-            names = [n.app.owner.display_name for n in tree.root.children]
+            names = [n.app.owner.public_name for n in tree.root.children]
         assert names
 
 

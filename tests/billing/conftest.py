@@ -68,6 +68,11 @@ def _handler_for(api: FakeStripeAPI):
                         "url": "https://checkout.stripe.com/c/pay/cs_test_local",
                     },
                 )
+            elif self.path == "/v1/customers":
+                status, payload = (
+                    200,
+                    {"id": f"cus_test_local{len(api.requests)}", "object": "customer"},
+                )
             elif self.path == "/v1/billing_portal/sessions":
                 status, payload = (
                     200,

@@ -374,3 +374,13 @@ def test_a_failure_recorded_late_leaves_a_processed_event_alone(stripe_settings)
     assert (row.status, row.attempts, row.error) == ("PROCESSED", 1, "")
     user.refresh_from_db()
     assert user.tier == "PRO"
+
+
+def test_the_webhook_loads_the_user_columns_in_model_order():
+    """``Model.from_db`` maps values by the model's field order, not the names'."""
+    from django.contrib.auth import get_user_model
+
+    from billing.services import _BILLING_USER_FIELDS
+
+    order = [f.name for f in get_user_model()._meta.concrete_fields]
+    assert list(_BILLING_USER_FIELDS) == sorted(_BILLING_USER_FIELDS, key=order.index)

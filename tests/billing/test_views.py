@@ -85,7 +85,7 @@ def test_billing_page_shows_plan_status_period_end_and_usage(client, stripe_sett
     assert response.status_code == 200
     assert "Your plan: Pro" in html
     assert "Active" in html
-    assert "Current period ends: <strong>Mar 14, 2031</strong>" in html
+    assert "Renews on <strong>Mar 14, 2031</strong>." in html
     assert "<strong>250</strong> of 1,000 keywords used this month" in html
     assert "Manage billing" in html
     # Already subscribed: plan changes go through the portal, not a new Checkout.
@@ -101,7 +101,7 @@ def test_billing_page_for_free_user_offers_upgrades(user_client, stripe_settings
     assert "Manage billing" not in html
 
 
-def test_billing_page_for_past_due_user_says_access_lasts_until_period_end(
+def test_billing_page_for_past_due_user_says_access_lasts_until_the_paid_period_end(
     client, stripe_settings
 ):
     user = UserFactory(
@@ -110,15 +110,18 @@ def test_billing_page_for_past_due_user_says_access_lasts_until_period_end(
         subscription_plan="PRO",
         stripe_customer_id="cus_due",
         stripe_subscription_id="sub_due",
-        subscription_ends_at=dt.datetime(2031, 3, 14, tzinfo=dt.UTC),
+        subscription_ends_at=dt.datetime(2031, 4, 14, tzinfo=dt.UTC),
+        paid_until=dt.datetime(2031, 3, 14, tzinfo=dt.UTC),
     )
     client.force_login(user)
 
     html = client.get(reverse("billing")).content.decode()
 
     assert "Past due" in html
-    assert "Access until: <strong>Mar 14, 2031</strong>" in html
-    assert "Your last payment failed" in html
+    assert "Payment failed. You keep your plan until <strong>Mar 14, 2031</strong>" in (
+        html
+    )
+    assert "Renews on" not in html
 
 
 def test_billing_page_without_stripe_keys_renders_and_says_so(user_client, no_stripe):
@@ -156,8 +159,12 @@ def test_upgrade_creates_checkout_session_and_redirects_to_it(client, user, stri
     assert form["line_items[0][quantity]"] == "1"
     assert form["client_reference_id"] == user.pk
     assert form["subscription_data[metadata][user_id]"] == user.pk
-    assert form["customer_email"] == user.email
-    assert "customer" not in form
+    # One customer per user, made before the first Checkout and kept.
+    assert stripe_api.last("/v1/customers")["form"]["email"] == user.email
+    user.refresh_from_db()
+    assert user.stripe_customer_id.startswith("cus_test_local")
+    assert form["customer"] == user.stripe_customer_id
+    assert "customer_email" not in form
     assert form["success_url"] == (
         "http://testserver/billing/success/?session_id={CHECKOUT_SESSION_ID}"
     )

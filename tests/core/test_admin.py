@@ -1,15 +1,20 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from core.mail import Mail
 from core.models import AuditLog, FeatureFlag
 from tests.core.factories import (
     AuditLogFactory,
     FeatureFlagFactory,
     SystemMetricFactory,
 )
+from tests.core.test_jobs import job_defer, job_finish, mail_job, queue_empty
+from tests.jobs import jobs_queued
 
 
 @pytest.mark.django_db
@@ -129,3 +134,149 @@ def test_prune_audit_log_keeps_seven_years():
 
     assert "Deleted 1 audit rows" in out.getvalue()
     assert list(AuditLog.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+# --- jobs (Procrastinate's tables) ------------------------------------------------
+
+JOBS = reverse("admin:procrastinate_procrastinatejob_changelist")
+
+
+@pytest.fixture
+def no_jobs(db):
+    """No job committed by another test module on the pages."""
+    queue_empty()
+
+
+def _job(job_id: int) -> tuple[str, int, list[str]]:
+    """``(status, attempts, event types)`` of a job."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status::text, attempts FROM procrastinate_jobs WHERE id = %s",
+            [job_id],
+        )
+        status, attempts = cursor.fetchone()
+        cursor.execute(
+            "SELECT type::text FROM procrastinate_events WHERE job_id = %s ORDER BY id",
+            [job_id],
+        )
+        return status, attempts, [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, 30])
+def test_job_changelist_shows_a_failed_job_with_attempts_and_its_failure(
+    no_jobs, admin_client, django_assert_max_num_queries, rows
+):
+    for _ in range(rows - 1):
+        mail_job()
+    failed = mail_job()
+    job_finish(failed, "failed")
+    admin_client.get(JOBS)
+
+    # Session, user, the count (estimate), the queue filter's values, the page
+    # of jobs and their events: 6 for 1 job or 30.
+    with django_assert_max_num_queries(6):
+        response = admin_client.get(JOBS)
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == rows
+    html = response.content.decode()
+    row = html.split(f">{failed}</a>", 1)[1].split("</tr>", 1)[0]
+    assert "❌ Failed" in row  # the status
+    summary = row.split('class="field-summary"', 1)[1]
+    assert "Failed <strong" in " ".join(summary.split())  # its last event, when
+    assert 'class="field-attempts">1<' in row
+    assert "core.mail_send" in row
+    only_failed = admin_client.get(JOBS, {"status__exact": "failed"})
+    assert [job.pk for job in only_failed.context["cl"].result_list] == [failed]
+
+
+@pytest.mark.django_db
+def test_job_changelist_filters_by_queue_and_finds_a_job_by_id(no_jobs, admin_client):
+    mail = mail_job()
+    other = job_defer(task="core.other", queue="maintenance")
+
+    by_queue = admin_client.get(JOBS, {"queue_name": "maintenance"})
+    by_id = admin_client.get(JOBS, {"q": str(mail)})
+    by_word = admin_client.get(JOBS, {"q": "mail"})
+
+    assert [j.pk for j in by_queue.context["cl"].result_list] == [other]
+    assert [j.pk for j in by_id.context["cl"].result_list] == [mail]
+    assert list(by_word.context["cl"].result_list) == []
+
+
+@pytest.mark.django_db
+def test_retry_requeues_failed_jobs_and_leaves_running_ones(no_jobs, admin_client):
+    failed = mail_job()
+    job_finish(failed, "failed")
+    running = mail_job()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [running]
+        )
+
+    response = admin_client.post(
+        JOBS,
+        {"action": "retry_failed", "_selected_action": [failed, running]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 failed job queued again" in response.content.decode()
+    status, attempts, events = _job(failed)
+    assert (status, attempts) == ("todo", 2)
+    assert events[-1] == "retried" and events[:3] == ["deferred", "started", "failed"]
+    # Retrying a job a live worker runs would run it twice.
+    assert _job(running)[:2] == ("doing", 0)
+
+
+@pytest.mark.django_db
+def test_retry_of_no_failed_job_says_so(no_jobs, admin_client):
+    queued = mail_job()
+
+    response = admin_client.post(
+        JOBS, {"action": "retry_failed", "_selected_action": [queued]}, follow=True
+    )
+
+    assert "only failed jobs can be retried" in response.content.decode()
+    assert _job(queued)[:2] == ("todo", 0)
+
+
+@pytest.mark.django_db
+def test_the_sign_in_mail_job_shows_neither_the_link_nor_the_address(
+    no_jobs, admin_client
+):
+    email = "private-person@example.com"
+    Client().post("/accounts/login/", {"email": email})
+    [job] = jobs_queued(task_name="accounts.magic_link_mail_send")
+    body = Mail.unseal(job.args["sealed"]).body
+    secret = body.split("/accounts/magic/", 1)[1].split()[0].strip("/")
+
+    listing = admin_client.get(JOBS).content.decode()
+    detail = admin_client.get(
+        reverse("admin:procrastinate_procrastinatejob_change", args=[job.pk])
+    ).content.decode()
+
+    for page in (listing, detail):
+        assert job.args["sealed"][:20] in page  # the arguments are shown…
+        assert secret not in page  # …sealed: no link
+        assert email not in page  # and no address
+
+
+@pytest.mark.django_db
+def test_the_job_admin_is_read_only_and_staff_only(no_jobs, admin_client, client, user):
+    job_id = mail_job()
+    change = reverse("admin:procrastinate_procrastinatejob_change", args=[job_id])
+
+    page = admin_client.get(change)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    assert (
+        admin_client.get(
+            reverse("admin:procrastinate_procrastinatejob_add")
+        ).status_code
+        == 403
+    )
+
+    client.force_login(user)
+    assert client.get(JOBS).status_code == 302

@@ -8,8 +8,23 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core.monitoring import database_report
+from tests.core.test_jobs import (
+    job_defer,
+    job_finish,
+    mail_job,
+    minute_tick,
+    periodic_defer,
+    queue_empty,
+    utc,
+)
 
 DASHBOARD = reverse("admin:ops_databasedashboard_changelist")
+
+
+@pytest.fixture(autouse=True)
+def _queue_empty(db):
+    """No job committed by another test module makes this queue look late."""
+    queue_empty()
 
 
 @pytest.mark.django_db
@@ -20,13 +35,25 @@ def test_report_reads_only_catalog_and_statistics_views():
     assert report.database == connection.settings_dict["NAME"]
     assert report.database_size > 0
     assert any(t["name"] == "ops_auditlog" for t in report.tables)
-    relations = set()
+    relations, queue_relations = set(), set()
     for query in queries.captured_queries:
-        assert 'count(*) from "' not in query["sql"].lower()
-        relations |= set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_\"]+)", query["sql"]))
+        sql = query["sql"]
+        assert 'count(*) from "' not in sql.lower()
+        names = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_\"]+)", sql))
+        if "procrastinate_" in sql:
+            # The job queue section (core.jobs): Procrastinate's tables, read
+            # through their indexes (tests/core/test_jobs.py).
+            names -= set(re.findall(r"\bWITH\s+([a-z_]+)\s+AS", sql))
+            queue_relations |= names
+        else:
+            relations |= names
     # Only PostgreSQL's own views: never an application table.
     assert relations
     assert all(name.startswith("pg_") for name in relations), relations
+    assert queue_relations
+    assert all(
+        name.startswith(("pg_", "procrastinate_")) for name in queue_relations
+    ), queue_relations
 
 
 @pytest.mark.django_db
@@ -85,11 +112,16 @@ def test_dashboard_renders_for_staff_with_bars_and_fixed_query_count(admin_clien
 
     with CaptureQueriesContext(connection) as first:
         response = admin_client.get(DASHBOARD)
-    # Many more rows in the database do not add queries.
+    # Many more rows in the database do not add queries (queued jobs and
+    # periodic ticks included).
     from tests.core.factories import AuditLogFactory, FeatureFlagFactory
 
     FeatureFlagFactory.create_batch(30)
     AuditLogFactory.create_batch(30)
+    for _ in range(30):
+        mail_job()
+    job_finish(periodic_defer(minute_tick(3)), "succeeded")
+    periodic_defer(minute_tick(2))
     with CaptureQueriesContext(connection) as second:
         admin_client.get(DASHBOARD)
 
@@ -100,12 +132,14 @@ def test_dashboard_renders_for_staff_with_bars_and_fixed_query_count(admin_clien
         "Slowest statements",
         "Tables by size",
         "Unused indexes",
+        "Job queue",
         'class="bar"',
     ):
         assert section in html
     assert "ops_auditlog" in html
     assert len(first) == len(second)
-    # Session and user-session middleware take ~7; the report itself 7 + a savepoint.
+    # Session and user lookups take 2; the report 9 (7 + a savepoint pair around
+    # pg_stat_statements); the job queue section 6 (4 + a savepoint pair).
     assert len(first) <= 20
 
 
@@ -137,3 +171,45 @@ def test_db_report_prints_the_same_numbers():
     assert "Slowest statements" in text
     assert "ops_auditlog" in text
     assert f"of {report.max_connections})" in text
+
+
+@pytest.mark.django_db
+def test_dashboard_shows_the_job_queue_and_flags_an_overdue_periodic_job(
+    admin_client,
+):
+    mail_job()
+    mail_job()
+    job_defer(task="core.other", queue="maintenance")
+    # The every-minute stalled-job recovery last succeeded ten minutes ago.
+    tick = minute_tick(10)
+    job_finish(periodic_defer(tick), "succeeded", at=utc(tick + 1))
+
+    response = admin_client.get(DASHBOARD)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    section = html.split('id="job-queue"', 1)[1].split("</section>", 1)[0]
+    assert "Queue health: degraded" in section
+    assert "periodic job core.jobs_stalled_retry (jobs_stalled_retry) has not" in (
+        section
+    )
+    assert "<strong>3</strong> queued or running" in section
+    jobs_url = reverse("admin:procrastinate_procrastinatejob_changelist")
+    assert f'href="{jobs_url}?queue_name=mail"' in section
+    periodic = section.split("<h3>Periodic jobs</h3>", 1)[1]
+    row = periodic.split("core.jobs_stalled_retry", 1)[1].split("</tr>", 1)[0]
+    assert "<code>* * * * *</code>" in row
+    assert "every 1 min" in row
+    assert "OVERDUE" in row
+    assert "succeeded" in row
+
+
+@pytest.mark.django_db
+def test_dashboard_says_the_queue_is_ok_on_a_fresh_install(admin_client):
+    html = admin_client.get(DASHBOARD).content.decode()
+
+    section = html.split('id="job-queue"', 1)[1].split("</section>", 1)[0]
+    assert "Queue health: <strong>ok</strong>" in section
+    assert "No job queued or running." in section
+    assert "OVERDUE" not in section
+    assert "never" in section  # no periodic tick deferred yet

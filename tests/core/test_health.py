@@ -5,7 +5,14 @@ from django.core.management import CommandError, call_command
 
 from core.health import health_report
 from core.models import SystemMetric
-from tests.core.test_healthz import database_unreachable
+from tests.core.test_healthz import _mail_job_waiting, database_unreachable
+from tests.core.test_jobs import queue_empty
+
+
+@pytest.fixture(autouse=True)
+def _queue_empty(db):
+    """No job committed by another test module makes this queue look late."""
+    queue_empty()
 
 
 @pytest.mark.django_db
@@ -23,7 +30,7 @@ def test_health_report_has_version_connections_and_cache():
 def test_healthz_and_db_health_share_the_check(client):
     body = client.get("/healthz").json()
 
-    assert set(body) >= {"status", "database", "cache"}
+    assert set(body) >= {"status", "database", "cache", "queue"}
     assert set(body["database"]) == set(health_report()["database"])
 
 
@@ -64,3 +71,33 @@ def test_failing_cache_makes_status_error(settings):
 
     assert report["status"] == "error"
     assert report["cache"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_health_report_judges_the_job_queue():
+    report = health_report()
+
+    assert report["queue"]["status"] == "ok"
+    assert report["queue"]["response_time_ms"] >= 0
+
+    _mail_job_waiting(minutes=10)
+    report = health_report()
+
+    assert report["status"] == "degraded"
+    assert report["queue"]["status"] == "degraded"
+
+
+@pytest.mark.django_db
+def test_db_health_prints_the_queues_reasons_and_fails_when_it_is_degraded():
+    job_id = _mail_job_waiting(minutes=10)
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="Degraded"):
+        call_command("db_health", "--no-record", stdout=out)
+
+    text = out.getvalue()
+    assert "Database: connected in" in text
+    assert (
+        f"Warning: Job queue: the oldest queued mail job (#{job_id}) has waited 10 min"
+        in text
+    )

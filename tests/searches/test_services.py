@@ -125,13 +125,16 @@ def test_past_due_after_the_paid_period_searches_on_the_free_quota():
     lapsed = UserFactory(
         tier="PRO",
         subscription_status="past_due",
-        subscription_ends_at=now - dt.timedelta(days=1),
+        # The unpaid renewal's period runs on; the paid one is over.
+        subscription_ends_at=now + dt.timedelta(days=29),
+        paid_until=now - dt.timedelta(days=1),
         keyword_searches_this_month=299,
     )
     in_grace = UserFactory(
         tier="PRO",
         subscription_status="past_due",
-        subscription_ends_at=now + dt.timedelta(days=1),
+        subscription_ends_at=now + dt.timedelta(days=29),
+        paid_until=now + dt.timedelta(days=1),
         keyword_searches_this_month=299,
     )
 

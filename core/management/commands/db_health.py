@@ -6,8 +6,9 @@ from core.services import metric_record
 
 class Command(BaseCommand):
     help = (
-        "Check the database (round trip, version, connections) and the cache; "
-        "exit non-zero when unhealthy. Records the response time as a metric."
+        "Check the database (round trip, version, connections), the cache and the "
+        "job queue; exit non-zero unless all is well. Records the response time "
+        "as a metric."
     )
 
     def add_arguments(self, parser):
@@ -45,6 +46,12 @@ class Command(BaseCommand):
             )
         for warning in report["warnings"]:
             self.stdout.write(self.style.WARNING(f"Warning: {warning}"))
+        queue = report.get("queue") or {}
+        if queue:
+            self.stdout.write(f"Job queue: {queue.get('status', '?')}")
+        if report["status"] == "degraded":
+            # Pages are served, but something needs looking at (the warnings).
+            raise CommandError("Degraded.")
         if report["status"] != "ok":
             raise CommandError("Unhealthy.")
         self.stdout.write(self.style.SUCCESS("Healthy."))

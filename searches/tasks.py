@@ -1,0 +1,32 @@
+"""searches' jobs: thin wrappers around services, safe to run twice; periodic
+ones carry their schedule (README "Background jobs"; times in UTC)."""
+
+from __future__ import annotations
+
+from procrastinate.contrib.django import app
+
+from core.tasks import MAINTENANCE_QUEUE
+from searches import services
+
+
+@app.periodic(cron="5 0 * * *", periodic_id="usage_reset_monthly")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="searches.usage_reset_monthly",
+    name="searches.usage_reset_monthly",
+)
+def usage_reset_monthly(timestamp: int) -> int:
+    """``manage.py reset_monthly_usage``: zero the monthly keyword counter of
+    users whose reset date has passed; returns how many."""
+    return services.usage_reset_monthly()
+
+
+@app.periodic(cron="20 1 * * *", periodic_id="api_usage_prune")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="searches.api_usage_prune",
+    name="searches.api_usage_prune",
+)
+def api_usage_prune(timestamp: int) -> int:
+    """Delete API usage rows older than ``API_USAGE_RETENTION_DAYS``."""
+    return services.api_usage_prune()
