@@ -250,7 +250,7 @@ def webhook_payloads_prune(
     nothing reads the payload afterwards. FAILED and RECEIVED events keep
     theirs for the admin's "reprocess". One ``UPDATE … WHERE id IN (SELECT id …
     LIMIT n)`` per batch, each its own transaction (autocommit), found through
-    ``webhookevent_status_idx`` (status, created_at).
+    ``webhookevent_payload_kept_idx`` (only the rows still to clear).
     """
     days = settings.WEBHOOK_PAYLOAD_RETENTION_DAYS if days is None else days
     now = now or timezone.now()

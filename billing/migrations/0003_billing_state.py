@@ -25,6 +25,15 @@ class Migration(migrations.Migration):
         AddIndexConcurrently(
             model_name="webhookevent",
             index=models.Index(
+                condition=models.Q(("status__in", ["PROCESSED", "IGNORED"]))
+                & ~models.Q(("payload", {})),
+                fields=["created_at"],
+                name="webhookevent_payload_kept_idx",
+            ),
+        ),
+        AddIndexConcurrently(
+            model_name="webhookevent",
+            index=models.Index(
                 condition=models.Q(("needs_attention", True)),
                 fields=["-created_at"],
                 name="webhookevent_attention_idx",

@@ -85,7 +85,7 @@ def test_payloads_are_cleared_in_batches_until_done(django_assert_num_queries):
     assert not WebhookEvent.objects.exclude(payload={}).exists()
 
 
-def test_payload_prune_finds_events_through_the_status_index():
+def test_payload_prune_finds_events_through_the_payload_kept_index():
     _event("PROCESSED", 100)
     with CaptureQueriesContext(connection) as captured:
         services.webhook_payloads_prune(days=90)
@@ -94,7 +94,7 @@ def test_payload_prune_finds_events_through_the_status_index():
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "webhookevent_status_idx" in plan
+    assert "webhookevent_payload_kept_idx" in plan
 
 
 def test_a_late_redelivery_of_a_cleared_event_is_still_refused(client, stripe_settings):
