@@ -253,9 +253,15 @@ def _user_for_verified_email(
             with transaction.atomic():
                 user = User.objects.create_user(email, email_verified_at=now)
                 created = True
-        except IntegrityError:
-            # Two first-time links for one address redeemed at the same moment.
-            user = User.objects.get(email__iexact=email)
+        except (IntegrityError, ValidationError):
+            # Two first-time links for one address redeemed at the same moment:
+            # the other redemption's account is this one. It surfaces as the
+            # unique constraint's IntegrityError when the other insert is still
+            # uncommitted, or as create_user's ValidationError (full_clean
+            # checks constraints) once it has committed.
+            user = User.objects.filter(email__iexact=email).first()
+            if user is None:
+                raise
     if user.email_verified_at is None:
         _claim_unverified_account(user=user, request=request)
         user.email_verified_at = now

@@ -28,11 +28,25 @@ from accounts.models import PUBLIC_NAME_FALLBACK
 from accounts.useragent import describe_user_agent
 
 
+def _next_url(request) -> str | None:
+    """``next`` when it is a safe place to go after signing in: a path on this
+    site or an absolute URL to an allowed host (allauth's check), else None.
+
+    allauth passes a bare word such as ``abc`` as a relative URL, and
+    ``redirect()`` takes a bare word for a URL pattern name: ``NoReverseMatch``,
+    a 500. Such a ``next`` is ignored, as an off-site one is.
+    """
+    url = get_next_redirect_url(request)
+    if url and (url.startswith("/") or url.startswith(("http://", "https://"))):
+        return url
+    return None
+
+
 @never_cache
 def login(request):
     """The one sign-in page: an email field for a magic link and a button per
     configured OAuth provider. Staff use it too (the admin sends them here)."""
-    next_url = get_next_redirect_url(request)
+    next_url = _next_url(request)
     if request.user.is_authenticated:
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     form = MagicLinkRequestForm(request.POST or None)
@@ -69,7 +83,7 @@ def login(request):
 def magic_link(request, secret: str):
     """GET shows a one-click confirmation and changes nothing (mail scanners
     prefetch links); POST redeems the link and signs in."""
-    next_url = get_next_redirect_url(request)
+    next_url = _next_url(request)
     if request.method == "POST":
         try:
             redemption = services.magic_link_redeem(secret=secret, request=request)
@@ -115,7 +129,7 @@ def _link_problem(request, exc):
 def admin_login(request):
     """The admin has no login form of its own: people sign in on the normal
     sign-in page; a signed-in non-admin gets a clear 403 rather than a loop."""
-    next_url = get_next_redirect_url(request) or reverse("admin:index")
+    next_url = _next_url(request) or reverse("admin:index")
     if request.user.is_authenticated:
         if request.user.is_staff:
             return redirect(next_url)
@@ -157,9 +171,7 @@ def account_name(request):
     """Asks "What should we call you?" once, right after the sign-in that
     created the account (``magic_link``); skipping keeps the neutral public
     name (``User.public_name``), and the account page can set it any time."""
-    next_url = get_next_redirect_url(request) or resolve_url(
-        settings.LOGIN_REDIRECT_URL
-    )
+    next_url = _next_url(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
     form = DisplayNameForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -71,7 +71,9 @@ def _board_app(request, app_id: str) -> App:
 
 def _next_url(request, default: str) -> str:
     target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(
+    # A path on this site only: redirect() would take a bare word ("abc") for a
+    # URL pattern name and raise NoReverseMatch.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target

@@ -106,3 +106,19 @@ def health_report() -> dict:
             f"{conns['used']} of {conns['max']} connections in use"
         )
     return report
+
+
+# What /healthz tells anyone: enough for a load balancer or an uptime monitor,
+# nothing about the server (version, connection counts, queue) an attacker
+# could use. The full report is for HEALTHZ_TOKEN holders and staff.
+PUBLIC_DATABASE_KEYS = ("connected", "response_time_ms")
+
+
+def health_public(report: dict) -> dict:
+    """The public part of :func:`health_report`'s ``report``: the status and
+    whether the database answered, and how fast."""
+    database = report["database"]
+    return {
+        "status": report["status"],
+        "database": {key: database[key] for key in PUBLIC_DATABASE_KEYS},
+    }

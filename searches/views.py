@@ -287,6 +287,21 @@ def api_keywords(request):
         )
 
 
+def _is_valid_unicode(body) -> bool:
+    """Whether every string in parsed JSON can be encoded as UTF-8.
+
+    JSON lets a string carry a lone surrogate (``"\\ud800"``, or its raw
+    bytes, which ``json.loads`` decodes with ``surrogatepass``); Python keeps
+    it, and PostgreSQL, the cache key hash and the response encoder all refuse
+    it later, as a 500.
+    """
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _api_keywords(request) -> JsonResponse:
     if request.method != "POST":
         response = _api_error(405, "method_not_allowed", "Use POST.")
@@ -304,6 +319,13 @@ def _api_keywords(request) -> JsonResponse:
         return _api_error(400, "invalid_json", "The request body must be JSON.")
     if not isinstance(body, dict):
         return _api_error(400, "invalid_json", "Send a JSON object.")
+    if not _is_valid_unicode(body):
+        return _api_error(
+            400,
+            "invalid_text",
+            "The request contains text that is not valid Unicode (a lone "
+            "surrogate such as \\ud800); send UTF-8 text.",
+        )
     options = {}
     for name, default in (
         ("location", "US"),

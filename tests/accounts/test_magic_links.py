@@ -1,3 +1,4 @@
+import threading
 from datetime import timedelta
 
 import pytest
@@ -246,3 +247,51 @@ def test_address_django_accepts_but_the_user_table_refuses_is_a_form_error(
     assert MagicLink.objects.count() == 0
     assert mail.outbox == []
     assert not User.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_sign_ins_for_one_new_address_at_once_share_the_new_account(
+    monkeypatch,
+):
+    # Two links asked for one new address, both opened at the same moment. Both
+    # redemptions find no account; the first creates and commits it before the
+    # second inserts, whose full_clean then refuses the taken address (a
+    # ValidationError, where a still-uncommitted insert would give the
+    # unique constraint's IntegrityError). Used to answer 500.
+    email = "twice.new@example.com"
+    request_link(Client(), email)
+    first_path = last_link()
+    request_link(Client(), email)
+    second_path = last_link()
+    assert first_path != second_path and not User.objects.exists()
+
+    both_looked_up = threading.Barrier(2)
+    first_committed = threading.Event()
+    turn = threading.local()
+    create_user = User.objects.create_user
+
+    def create_user_in_order(*args, **kwargs):
+        both_looked_up.wait(timeout=30)
+        if turn.index == 1:
+            assert first_committed.wait(timeout=30)
+        return create_user(*args, **kwargs)
+
+    monkeypatch.setattr(User.objects, "create_user", create_user_in_order)
+
+    def redeem(index):
+        turn.index = index
+        browser = Client()
+        try:
+            response = browser.post((first_path, second_path)[index])
+        finally:
+            if index == 0:
+                first_committed.set()
+        return response.status_code, browser.session.get(SESSION_KEY)
+
+    results = run_at_once(2, redeem)
+
+    user = User.objects.get()
+    assert user.email == email
+    assert results == [(302, user.pk), (302, user.pk)]
+    assert MagicLink.objects.filter(user=user, used_at__isnull=False).count() == 2
+    assert AuditLog.objects.filter(action="sign_in", actor=user).count() == 2

@@ -27,8 +27,9 @@ def test_health_report_has_version_connections_and_cache():
 
 
 @pytest.mark.django_db
-def test_healthz_and_db_health_share_the_check(client):
-    body = client.get("/healthz").json()
+def test_healthz_and_db_health_share_the_check(client, settings):
+    settings.HEALTHZ_TOKEN = "health-test-token"
+    body = client.get("/healthz", HTTP_AUTHORIZATION="Bearer health-test-token").json()
 
     assert set(body) >= {"status", "database", "cache", "queue"}
     assert set(body["database"]) == set(health_report()["database"])

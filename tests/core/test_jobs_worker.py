@@ -462,7 +462,12 @@ def test_a_job_with_bad_arguments_fails_at_once_and_is_not_retried(workers):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_a_worker_the_site_answers_and_keeps_queueing_mail(client, empty_queue):
+def test_without_a_worker_the_site_answers_and_keeps_queueing_mail(
+    client, empty_queue, settings
+):
+    # /healthz shows the queue's details to callers presenting its token.
+    settings.HEALTHZ_TOKEN = "jobs-test-token"
+    client.defaults["HTTP_AUTHORIZATION"] = "Bearer jobs-test-token"
     emails = [f"queued-{n}-{uuid.uuid4().hex[:8]}@example.com" for n in range(5)]
     for n, email in enumerate(emails):
         response = client.post(

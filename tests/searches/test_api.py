@@ -171,3 +171,51 @@ def test_api_records_a_call_that_breaks_with_500(user, monkeypatch):
     response = _call(client, {"keywords": ["seo"]})
     assert response.status_code == 500
     assert APIUsage.objects.get().status_code == 500
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param('{"keywords": ["\\ud800"]}', id="escaped-in-a-list"),
+        pytest.param('{"keywords": "seo, \\udfff tools"}', id="escaped-in-a-string"),
+        pytest.param('{"keywords": ["ok"], "location": "\\ud800"}', id="in-an-option"),
+        pytest.param(b'{"keywords": ["\xed\xa0\x80"]}', id="raw-utf8-surrogate"),
+        pytest.param(b'{"keywords": ["\xff\xfe seo"]}', id="raw-invalid-utf8"),
+    ],
+)
+def test_api_lone_surrogate_is_400_and_recorded(user_client, user, body):
+    # A lone surrogate used to reach PostgreSQL (and the cache key) as a 500.
+    response = _call(user_client, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] in {"invalid_text", "invalid_json"}
+    assert response.json()["message"]
+    user.refresh_from_db()
+    assert user.keyword_searches_this_month == 0
+    assert not SearchHistory.objects.exists()
+    assert APIUsage.objects.get().status_code == 400
+
+
+@pytest.mark.django_db
+def test_api_says_which_text_it_refused(user_client):
+    response = _call(user_client, '{"keywords": ["\\ud800"]}')
+
+    assert response.json()["error"] == "invalid_text"
+    assert "not valid Unicode" in response.json()["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["%ED%A0%80", "%FF%FE", "seo%00tools"])
+def test_search_form_with_broken_text_answers_a_page_not_a_500(user_client, value):
+    # Browsers cannot send a lone surrogate in a form; a crafted body can send
+    # its UTF-8 bytes, which Django decodes to U+FFFD before the form sees it.
+    response = user_client.post(
+        "/search/",
+        f"keywords={value}&location=US&language=en&match_type=broad",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code in {200, 302, 400}
+    for history in SearchHistory.objects.all():
+        assert all(keyword.encode() for keyword in history.keywords)

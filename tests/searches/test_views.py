@@ -58,7 +58,7 @@ def test_search_runs_and_shows_results_with_bars_and_sample_badge(user_client, u
     page = user_client.get(SEARCH)
     html = page.content.decode()
     assert "Sample data" in html
-    assert html.count('class="bar"') == 2
+    assert html.count('class="bar fill-') == 2
     keywords = {row[0] for row in _rows(html)}
     assert keywords == {"seo tools", "backlinks"}
     user.refresh_from_db()
