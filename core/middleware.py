@@ -1,8 +1,11 @@
 import logging
 import sys
 
+from django.core.exceptions import ValidationError
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
+from django.http import HttpResponseBadRequest
+from django.urls import NoReverseMatch, reverse
 
 from core.views import database_unavailable, healthz
 
@@ -90,3 +93,56 @@ def _logged(response):
 def _first_line(exception: BaseException) -> str:
     text = str(exception).strip()
     return text.splitlines()[0] if text else ""
+
+
+class BadInputMiddleware:
+    """Answer 400 to what no view can use and PostgreSQL cannot even look up.
+
+    - A NUL byte in a query-string or form value: ``text`` cannot hold one, so
+      any filter or lookup with it is a ``DataError`` (a 500) wherever it lands,
+      Django's admin included.
+    - In the admin, a value the view cannot turn into a key (``int("abc")`` for
+      the selected rows of an integer-keyed model): ``process_exception`` turns
+      the ``ValueError`` / ``ValidationError`` / ``DataError`` Django's admin
+      raises for it into a 400. Staff only, and CSRF-protected, but still a
+      page that must not answer 500.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # URL-encoded forms only: parsing them caches the body, which views
+        # that read request.body themselves (the JSON API) still can; a
+        # multipart body would be consumed as a stream.
+        if _has_nul(request.GET) or (
+            request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
+            and _has_nul(request.POST)
+        ):
+            return HttpResponseBadRequest(
+                "A value holds a NUL character.", content_type="text/plain"
+            )
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, ValueError | ValidationError | DataError):
+            return None
+        try:
+            admin_prefix = reverse("admin:index")
+        except NoReverseMatch:
+            return None
+        if not request.path.startswith(admin_prefix):
+            return None
+        logger.warning("Bad admin input on %s: %r", request.path, exception)
+        return HttpResponseBadRequest(
+            "This request holds a value the admin cannot use.",
+            content_type="text/plain",
+        )
+
+
+def _has_nul(query) -> bool:
+    return any(
+        "\x00" in key or any("\x00" in value for value in values)
+        for key, values in query.lists()
+    )
