@@ -27,6 +27,7 @@ from accounts.selectors import (
     tier_effective,
     tier_effective_sql,
 )
+from core.services import rows_delete_in_batches
 from searches.models import (
     MAX_KEYWORD_LENGTH,
     MAX_KEYWORDS,
@@ -589,17 +590,8 @@ def api_usage_prune(
     """
     days = settings.API_USAGE_RETENTION_DAYS if days is None else days
     cutoff = (now or timezone.now()) - dt.timedelta(days=days)
-    oldest = (
-        APIUsage.objects.filter(timestamp__lt=cutoff)
-        .order_by("timestamp", "id")
-        .values("pk")
-    )
-    deleted = 0
-    while True:
-        count, _ = APIUsage.objects.filter(pk__in=oldest[:batch_size]).delete()
-        deleted += count
-        if count < batch_size:
-            return deleted
+    oldest = APIUsage.objects.filter(timestamp__lt=cutoff).order_by("timestamp", "id")
+    return rows_delete_in_batches(oldest, batch_size=batch_size)
 
 
 # --- account deletion ---------------------------------------------------------------
