@@ -87,6 +87,19 @@ def next_reset_at(now: dt.datetime) -> dt.datetime:
     return dt.datetime(year, month, 1, tzinfo=dt.UTC)
 
 
+def upgrades_available() -> bool:
+    """Whether a paid plan can be bought on this site: a Stripe API key and
+    both prices are set. The one rule: ``billing.stripe_api.billing_configured``
+    asks this too. Without it the meter and the quota message offer no upgrade
+    (it would lead to a page that cannot sell one) and say when the quota
+    resets instead."""
+    return bool(
+        settings.STRIPE_SECRET_KEY
+        and settings.STRIPE_PRICE_PRO
+        and settings.STRIPE_PRICE_ENTERPRISE
+    )
+
+
 def quota_limit(tier: str) -> int | None:
     """Keywords a month for ``tier`` (None: unlimited), from ``KEYWORD_QUOTAS``."""
     quotas = settings.KEYWORD_QUOTAS
@@ -100,6 +113,8 @@ class Usage:
     reset_at: dt.datetime
     upgrade_url: str
     near_limit: bool
+    # A paid plan can be bought (upgrades_available()): links to upgrade only then.
+    upgrades_available: bool = False
 
     @property
     def remaining(self) -> int | None:
@@ -139,6 +154,7 @@ def usage_for(user, *, now: dt.datetime | None = None) -> Usage:
         reset_at=reset_at,
         upgrade_url=reverse("billing"),
         near_limit=limit is not None and used >= limit * NEAR_LIMIT_RATIO,
+        upgrades_available=upgrades_available(),
     )
 
 

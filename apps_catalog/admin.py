@@ -3,10 +3,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps_catalog import services
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
-from core.admin_tools import IndexedSearchMixin, LargeTableAdmin
+from core.admin_tools import (
+    IndexedSearchMixin,
+    LabelledTabularInline,
+    LargeTableAdmin,
+)
 
 
-class RequirementInline(admin.TabularInline):
+class RequirementInline(LabelledTabularInline):
     model = Requirement
     extra = 0
     fields = ("description", "priority", "status", "version", "updated_at")
@@ -14,7 +18,7 @@ class RequirementInline(admin.TabularInline):
     show_change_link = True
 
 
-class MonetizationModelInline(admin.TabularInline):
+class MonetizationModelInline(LabelledTabularInline):
     model = MonetizationModel
     extra = 0
     fields = ("type", "price", "subscription_interval", "features")

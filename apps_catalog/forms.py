@@ -92,10 +92,37 @@ class MonetizationForm(forms.ModelForm):
         model = MonetizationModel
         fields = ["type", "price", "subscription_interval", "features"]
 
+    # Which types use which field. static/js/monetization.js reads these data-
+    # attributes to show (and submit) only the fields of the chosen type; the
+    # server applies the same rule in clean(), with or without JavaScript.
+    FIELD_TYPES = {
+        "price": MonetizationModel.PRICE_TYPES,
+        "subscription_interval": MonetizationModel.INTERVAL_TYPES,
+    }
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound and self.instance.pk:
             self.initial["features"] = "\n".join(self.instance.features)
+        self.fields["type"].widget.attrs["data-monetization-type"] = ""
+        for name, types in self.FIELD_TYPES.items():
+            self.fields[name].widget.attrs["data-monetization-types"] = " ".join(types)
+
+    def clean(self):
+        """Drop what the chosen type does not use: a price left in the form
+        after switching to FREE (or an interval after leaving SUBSCRIPTION) is
+        ignored, errors on it included, so the model saved is always the type
+        the user chose and nothing else."""
+        cleaned = super().clean()
+        kind = cleaned.get("type")
+        if kind is None:
+            return cleaned
+        unused = {"price": None, "subscription_interval": ""}
+        for name, types in self.FIELD_TYPES.items():
+            if kind not in types:
+                cleaned[name] = unused[name]
+                self._errors.pop(name, None)
+        return cleaned
 
     def clean_features(self):
         features = _clean_features(self.cleaned_data.get("features") or "")

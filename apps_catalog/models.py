@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
@@ -14,6 +16,10 @@ from core.ids import IdField
 # unique constraint case-insensitive without an expression index.
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN_REGEX = rf"^{_LABEL}(\.{_LABEL})+$"
+
+# How long a soft-deleted app stays in its owner's trash (restorable by them);
+# after that only staff see it, in the admin.
+TRASH_RETENTION = timedelta(days=30)
 
 
 class ConstraintErrorsOnFields(models.Model):
@@ -66,6 +72,17 @@ class AppQuerySet(models.QuerySet):
             return self.none()
         return self.filter(owner=user).exclude(status=App.Status.DELETED)
 
+    def in_trash_of(self, user, *, now=None):
+        """The owner's apps deleted less than :data:`TRASH_RETENTION` ago (what
+        the owner may still see and restore), served by ``app_owner_trash_idx``.
+        A DELETED app without ``deleted_at`` (written by hand) is past it."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        cutoff = (now or timezone.now()) - TRASH_RETENTION
+        return self.filter(
+            owner=user, status=App.Status.DELETED, deleted_at__gte=cutoff
+        )
+
 
 class App(ConstraintErrorsOnFields):
     class Status(models.TextChoices):
@@ -113,6 +130,9 @@ class App(ConstraintErrorsOnFields):
     # services with F() updates so /explore/ can sort by it through an index
     # instead of counting forks of every ACTIVE app on each request.
     fork_count = models.PositiveIntegerField(default=0, editable=False)
+    # When the app went to the trash; the owner may restore it for
+    # TRASH_RETENTION. Set and cleared by the delete/restore services.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -146,11 +166,26 @@ class App(ConstraintErrorsOnFields):
                 condition=models.Q(fork_count__gte=0),
                 name="app_fork_count_non_negative",
             ),
+            # One way only: a DELETED app without a date (bulk seeds, rows from
+            # before the trash existed) simply counts as past the trash window.
+            models.CheckConstraint(
+                condition=models.Q(deleted_at__isnull=True)
+                | models.Q(status="DELETED"),
+                name="app_deleted_at_only_when_deleted",
+            ),
         ]
         indexes = [
             # My apps: WHERE owner_id = ? ORDER BY created_at DESC (and the FK).
             models.Index(
                 fields=["owner", "-created_at", "-id"], name="app_owner_created_idx"
+            ),
+            # Trash on My apps: WHERE owner_id = ? AND status = 'DELETED'
+            # AND deleted_at >= ? ORDER BY deleted_at DESC; partial, so it only
+            # holds the (few) deleted apps.
+            models.Index(
+                fields=["owner", "-deleted_at", "-id"],
+                condition=models.Q(status="DELETED"),
+                name="app_owner_trash_idx",
             ),
             # Admin changelist, unfiltered: ORDER BY created_at DESC LIMIT 50.
             models.Index(fields=["-created_at"], name="app_created_idx"),
@@ -184,6 +219,13 @@ class App(ConstraintErrorsOnFields):
 
     def get_absolute_url(self):
         return reverse("app_detail", args=[self.pk])
+
+    @property
+    def trash_expires_at(self):
+        """Until when the owner may restore this deleted app (None: never)."""
+        if self.deleted_at is None:
+            return None
+        return self.deleted_at + TRASH_RETENTION
 
 
 class Requirement(ConstraintErrorsOnFields):
@@ -272,10 +314,16 @@ class MonetizationModel(ConstraintErrorsOnFields):
         QUARTERLY = "QUARTERLY", "Quarterly"
         YEARLY = "YEARLY", "Yearly"
 
+    # Types that need a price, types that may have one (all but FREE) and
+    # types with a billing interval: the editor shows only the fields a type
+    # uses (forms.MonetizationForm), the constraints below hold the same rules.
     PRICED_TYPES = (Type.ONE_TIME, Type.SUBSCRIPTION)
+    PRICE_TYPES = (Type.ONE_TIME, Type.SUBSCRIPTION, Type.FREEMIUM, Type.USAGE_BASED)
+    INTERVAL_TYPES = (Type.SUBSCRIPTION,)
     CONSTRAINT_FIELDS = {
         "monetization_price_non_negative": "price",
         "monetization_price_required": "price",
+        "monetization_free_no_price": "price",
         "monetization_interval_subscription_only": "subscription_interval",
     }
 
@@ -321,6 +369,12 @@ class MonetizationModel(ConstraintErrorsOnFields):
                 violation_error_message=(
                     "One-time purchases and subscriptions need a price."
                 ),
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(type="FREE") | models.Q(price__isnull=True),
+                name="monetization_free_no_price",
+                violation_error_code="monetization_free_no_price",
+                violation_error_message="A free model has no price.",
             ),
             models.CheckConstraint(
                 condition=(

@@ -268,6 +268,7 @@ APP_COLUMNS = (
     "fork_count",
     "created_at",
     "updated_at",
+    "deleted_at",
 )
 REQUIREMENT_COLUMNS = (
     "id",
@@ -330,6 +331,8 @@ def app_rows(
                 fork_counts[i],
                 created,
                 created,
+                # Deleted when last changed: old enough to be past the trash.
+                created if statuses[i] == "DELETED" else None,
             )
         )
     return rows

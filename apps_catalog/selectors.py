@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import (
     Case,
+    Count,
     Exists,
     IntegerField,
     OuterRef,
@@ -111,6 +112,19 @@ def apps_of_owner(*, owner) -> QuerySet[App]:
         .select_related("forked_from")
         .only(*MY_APPS_FIELDS)
         .order_by("-created_at", "-id")
+    )
+
+
+TRASH_FIELDS = ("id", "name", "status", "owner_id", "deleted_at")
+
+
+def apps_in_trash(*, owner) -> QuerySet[App]:
+    """The owner's trash: apps they deleted within ``TRASH_RETENTION``, most
+    recently deleted first (``app_owner_trash_idx``)."""
+    return (
+        App.objects.in_trash_of(owner)
+        .only(*TRASH_FIELDS)
+        .order_by("-deleted_at", "-id")
     )
 
 
@@ -328,4 +342,104 @@ def user_export_posts(*, user) -> list[dict]:
         .values(
             "id", "app_id", "title", "content", "published", "created_at", "updated_at"
         )
+    )
+
+
+# --- requirements board -------------------------------------------------------
+
+# A board shows every card at once; past this many it shows the most urgent ones
+# and says so, so that one huge app cannot make the page (and its query) unbounded.
+REQUIREMENT_BOARD_LIMIT = 500
+REQUIREMENT_BOARD_FIELDS = (
+    "id",
+    "app_id",
+    "description",
+    "priority",
+    "status",
+    "version",
+)
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    status: str
+    label: str
+    count: int
+    cards: list[Requirement]
+
+
+@dataclass(frozen=True)
+class RequirementBoard:
+    columns: list[BoardColumn]
+    total: int
+    shown: int
+    limit: int
+
+    @property
+    def capped(self) -> bool:
+        return self.shown < self.total
+
+    def _count(self, status: str) -> int:
+        return next(c.count for c in self.columns if c.status == status)
+
+    @property
+    def completed(self) -> int:
+        return self._count(Requirement.Status.COMPLETED)
+
+    @property
+    def rejected(self) -> int:
+        return self._count(Requirement.Status.REJECTED)
+
+    @property
+    def planned(self) -> int:
+        """What progress is measured against: rejected requirements are not
+        work left to do."""
+        return self.total - self.rejected
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.completed / self.planned) if self.planned else 0
+
+
+def requirement_board(
+    *,
+    app: App,
+    status: str = "",
+    priority: str = "",
+    limit: int | None = None,
+) -> RequirementBoard:
+    """The requirements of ``app`` (matching the filters) as one column per
+    status, most urgent first in each: one query, two when over ``limit``."""
+    limit = limit or REQUIREMENT_BOARD_LIMIT
+    requirements = requirements_of_app(app=app, status=status, priority=priority)
+    rows = list(requirements.only(*REQUIREMENT_BOARD_FIELDS)[: limit + 1])
+    if len(rows) > limit:
+        rows = rows[:limit]
+        # Counts cover every matching requirement, not just the cards shown
+        # (served by requirement_app_status_idx).
+        counts = dict(
+            requirements.order_by()
+            .values("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+    else:
+        counts = {}
+        for row in rows:
+            counts[row.status] = counts.get(row.status, 0) + 1
+    by_status: dict[str, list[Requirement]] = {s: [] for s in Requirement.Status}
+    for row in rows:
+        row.app = app
+        by_status.setdefault(row.status, []).append(row)
+    columns = [
+        BoardColumn(
+            status=value,
+            label=label,
+            count=counts.get(value, 0),
+            cards=by_status[value],
+        )
+        for value, label in Requirement.Status.choices
+    ]
+    return RequirementBoard(
+        columns=columns, total=sum(counts.values()), shown=len(rows), limit=limit
     )

@@ -16,13 +16,24 @@ from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps_catalog.models import App, MonetizationModel, Post, Requirement
+from apps_catalog.models import (
+    TRASH_RETENTION,
+    App,
+    MonetizationModel,
+    Post,
+    Requirement,
+)
 from core.models import AuditLog
 from core.services import audit_log_record
 
 STALE_REQUIREMENT_MESSAGE = (
     "This requirement was changed by someone else; reload and try again."
 )
+TRASH_EXPIRED_MESSAGE = (
+    "This app was deleted more than {days} days ago and can no longer be "
+    "restored by its owner. Contact support if you need it back."
+)
+FORK_SUFFIX = " (fork)"
 
 
 # --- helpers ------------------------------------------------------------------
@@ -69,19 +80,30 @@ def _normalise_domain(domain: str | None) -> str | None:
 
 
 def _status_locked(app: App) -> bool:
-    """Re-read ``app.status`` under a row lock (inside a transaction), so two
-    requests that loaded the same app cannot both act on its old status (and
-    move the parent's ``fork_count`` twice). False if the row is gone."""
-    status = (
+    """Re-read ``app.status`` (and its trash date) under a row lock (inside a
+    transaction), so two requests that loaded the same app cannot both act on
+    its old status (and move the parent's ``fork_count`` twice). False if the
+    row is gone."""
+    row = (
         App.objects.select_for_update()
         .filter(pk=app.pk)
-        .values_list("status", flat=True)
+        .values_list("status", "deleted_at")
         .first()
     )
-    if status is None:
+    if row is None:
         return False
-    app.status = status
+    app.status, app.deleted_at = row
     return True
+
+
+def _restorable_by_owner(app: App, *, now=None) -> bool:
+    """A deleted app is in its owner's trash for ``TRASH_RETENTION``; an app
+    without a deletion date (older rows, bulk loads) is past it."""
+    if app.status != App.Status.DELETED:
+        return True
+    if app.deleted_at is None:
+        return False
+    return app.deleted_at >= (now or timezone.now()) - TRASH_RETENTION
 
 
 def _parent_fork_count_add(app: App, delta: int) -> None:
@@ -149,7 +171,9 @@ def app_update(
 def _app_status_set(*, app: App, actor, status: str, action: str) -> App:
     old = app.status
     app.status = status
-    app.save(update_fields=["status", "updated_at"])
+    # The trash date lives exactly as long as the DELETED status.
+    app.deleted_at = timezone.now() if status == App.Status.DELETED else None
+    app.save(update_fields=["status", "deleted_at", "updated_at"])
     audit_log_record(
         action=action, actor=actor, target=app, changes={"status": [old, status]}
     )
@@ -187,9 +211,15 @@ def app_delete(*, app: App, actor) -> App:
 @transaction.atomic
 def app_restore(*, app: App, actor) -> App:
     """Bring back an archived app (as ACTIVE) or a deleted one (as DRAFT, so its
-    owner decides when it is public again)."""
+    owner decides when it is public again). The owner may bring a deleted app
+    back for ``TRASH_RETENTION`` after its deletion; staff at any time."""
     _ensure_editor(app, actor)
     _status_locked(app)
+    if not actor.is_staff and not _restorable_by_owner(app):
+        raise ValidationError(
+            TRASH_EXPIRED_MESSAGE.format(days=TRASH_RETENTION.days),
+            code="trash_expired",
+        )
     if app.status == App.Status.ARCHIVED:
         status = App.Status.ACTIVE
     elif app.status == App.Status.DELETED:
@@ -216,13 +246,27 @@ def app_destroy(*, app: App, actor) -> None:
     app.delete()
 
 
+def _fork_name(name: str) -> str:
+    """A fork's default name says it is one: "Habits" → "Habits (fork)". A fork
+    of a fork keeps a single suffix (the fork path shows the lineage), and a
+    long name is cut so the suffix still fits ``App.name``."""
+    base = (name or "").strip()
+    if base.endswith(FORK_SUFFIX):
+        base = base[: -len(FORK_SUFFIX)].rstrip()
+    limit = App._meta.get_field("name").max_length - len(FORK_SUFFIX)
+    if len(base) > limit:
+        base = base[: limit - 1].rstrip() + "…"
+    return base + FORK_SUFFIX
+
+
 @transaction.atomic
 def app_fork(*, app: App, actor) -> App:
     """Copy ``app`` with its requirements and monetization models for ``actor``.
 
     One transaction: a failure half-way leaves no fork behind. The fork is a
-    DRAFT owned by ``actor``, without the domain (domains are unique), and the
-    parent's ``fork_count`` goes up by one.
+    DRAFT owned by ``actor``, named "<name> (fork)" (see :func:`_fork_name`),
+    without the domain (domains are unique), and the parent's ``fork_count``
+    goes up by one.
     """
     if actor is None or not actor.is_authenticated:
         raise PermissionDenied("Sign in to fork an app.")
@@ -232,7 +276,7 @@ def app_fork(*, app: App, actor) -> App:
     fork = App(
         owner=actor,
         forked_from=app,
-        name=app.name,
+        name=_fork_name(app.name),
         description=app.description,
         status=App.Status.DRAFT,
         domain=None,

@@ -12,7 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.text import Truncator
 from django.views.decorators.http import (
     require_http_methods,
     require_POST,
@@ -31,10 +32,17 @@ from apps_catalog.forms import (
     RequirementStatusForm,
     form_errors_add,
 )
-from apps_catalog.models import App, MonetizationModel, Post, Requirement
+from apps_catalog.models import (
+    TRASH_RETENTION,
+    App,
+    MonetizationModel,
+    Post,
+    Requirement,
+)
 from core.pagination import CappedPaginator
 
 PER_PAGE = 20
+UNDO_DELETE_SESSION_KEY = "apps_catalog_undo_delete"
 
 
 def _page(request, queryset, per_page: int = PER_PAGE):
@@ -105,7 +113,21 @@ def explore(request):
 @login_required
 def my_apps(request):
     apps = selectors.apps_of_owner(owner=request.user)
-    return render(request, "apps_catalog/my_apps.html", {"page": _page(request, apps)})
+    trash = CappedPaginator(selectors.apps_in_trash(owner=request.user), PER_PAGE)
+    trash_page = trash.get_page(request.GET.get("trash"))
+    # Set by a delete just before the redirect here: the message with Undo.
+    undo_id = request.session.pop(UNDO_DELETE_SESSION_KEY, None)
+    undo = next((app for app in trash_page if app.pk == undo_id), None)
+    return render(
+        request,
+        "apps_catalog/my_apps.html",
+        {
+            "page": _page(request, apps),
+            "trash_page": trash_page,
+            "trash_days": TRASH_RETENTION.days,
+            "undo": undo,
+        },
+    )
 
 
 @require_safe
@@ -171,7 +193,8 @@ _APP_ACTIONS = {
     "delete": (
         services.app_delete,
         "Delete",
-        "It disappears from your apps and from Explore. Its forks stay.",
+        "It disappears from Explore and moves to the trash on My apps, where "
+        f"you can restore it for {TRASH_RETENTION.days} days. Its forks stay.",
         "“{}” deleted.",
     ),
     "restore": (
@@ -184,16 +207,30 @@ _APP_ACTIONS = {
 
 
 def _app_action(request, app_id, action: str):
-    app = _own_app(request, app_id)
+    if action == "restore":
+        # The owner's trash too; the service refuses once the trash expired.
+        app = get_object_or_404(
+            App.objects.filter(owner=request.user).select_related("owner"), pk=app_id
+        )
+    else:
+        app = _own_app(request, app_id)
     service, verb, consequence, done = _APP_ACTIONS[action]
     if request.method == "POST":
         try:
             service(app=app, actor=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+            # A deleted app has no page (404): back to the trash on My apps.
+            if app.status == App.Status.DELETED:
+                return redirect("my_apps")
             return redirect(app)
+        if action == "delete":
+            # My apps shows the message with an Undo button (a form, so it is
+            # rendered there rather than as a plain-text flash message).
+            request.session[UNDO_DELETE_SESSION_KEY] = app.pk
+            return redirect("my_apps")
         messages.success(request, done.format(app.name))
-        return redirect("my_apps" if action == "delete" else app.get_absolute_url())
+        return redirect(_next_url(request, app.get_absolute_url()))
     return render(
         request,
         "apps_catalog/confirm.html",
@@ -255,6 +292,28 @@ def app_fork(request, app_id):
 # --- requirements -------------------------------------------------------------
 
 
+def _requirement_board_context(request, app: App, *, is_owner: bool) -> dict:
+    """What the board partial needs; the filters come from the query string (the
+    move forms post to a URL that carries the board's own)."""
+    filters = RequirementFilterForm(request.GET or None)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    status, priority = chosen.get("status", ""), chosen.get("priority", "")
+    query = urlencode({k: v for k, v in chosen.items() if v})
+    return {
+        "app": app,
+        "is_owner": is_owner,
+        "filters": filters,
+        "filtered": bool(status or priority),
+        "filter_query": f"?{query}" if query else "",
+        # Where a move without JavaScript comes back to (the partial is also
+        # rendered for the move's own URL, so not request.get_full_path).
+        "board_url": reverse("requirement_board", args=[app.pk])
+        + (f"?{query}" if query else ""),
+        "board": selectors.requirement_board(app=app, status=status, priority=priority),
+        "statuses": Requirement.Status.choices,
+    }
+
+
 @require_http_methods(["GET", "POST"])
 def requirement_board(request, app_id):
     if request.method == "POST" and not request.user.is_authenticated:
@@ -272,22 +331,11 @@ def requirement_board(request, app_id):
         else:
             messages.success(request, "Requirement added.")
             return redirect("requirement_board", app_id=app.pk)
-    filters = RequirementFilterForm(request.GET or None)
-    chosen = filters.cleaned_data if filters.is_valid() else {}
-    requirements = selectors.requirements_of_app(
-        app=app, status=chosen.get("status", ""), priority=chosen.get("priority", "")
-    )
+    context = _requirement_board_context(request, app, is_owner=is_owner)
     return render(
         request,
         "apps_catalog/requirement_board.html",
-        {
-            "app": app,
-            "is_owner": is_owner,
-            "add_form": add_form,
-            "filters": filters,
-            "page": _page(request, requirements, 25),
-            "statuses": Requirement.Status.choices,
-        },
+        {**context, "add_form": add_form},
     )
 
 
@@ -325,25 +373,65 @@ def requirement_edit(request, app_id, requirement_id):
 @login_required
 @require_POST
 def requirement_status(request, app_id, requirement_id):
-    requirement = _own_child(request, app_id, Requirement, requirement_id)
+    """Move a card on the board. htmx requests get the board back (the partial,
+    with this move's message in it) to swap in place; others are redirected."""
+    app = _own_app(request, app_id)
+    requirement = Requirement.objects.filter(pk=requirement_id, app=app).first()
+    if requirement is None:
+        if not request.htmx:
+            raise Http404
+        # Removed in another tab: say so and show the board as it is now.
+        messages.error(request, "That requirement no longer exists.")
+        return _requirement_board_partial(request, app)
+    requirement.app = app
+    name = Truncator(requirement.description).chars(40)
     form = RequirementStatusForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose a valid status.")
+    if "status" in form.errors:
+        messages.error(
+            request,
+            f"“{name}” was not moved: choose one of "
+            f"{', '.join(str(label) for _, label in Requirement.Status.choices)}.",
+        )
+    elif not form.is_valid():
+        messages.error(
+            request, f"“{name}” was not moved: reload the board and try again."
+        )
     else:
+        status = form.cleaned_data["status"]
         try:
             services.requirement_set_status(
                 requirement=requirement,
                 actor=request.user,
-                status=form.cleaned_data["status"],
+                status=status,
                 expected_version=form.cleaned_data["version"],
             )
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            if any(e.code == "stale" for e in getattr(exc, "error_list", [])):
+                messages.error(
+                    request,
+                    f"“{name}” was changed by someone else in the meantime, so it "
+                    "was not moved. The board now shows its current state.",
+                )
+            else:
+                messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, "Status changed.")
+            messages.success(
+                request, f"Moved “{name}” to {Requirement.Status(status).label}."
+            )
+    if request.htmx:
+        return _requirement_board_partial(request, app, moved=requirement.pk)
     return redirect(
         _next_url(request, reverse("requirement_board", args=[requirement.app_id]))
     )
+
+
+def _requirement_board_partial(request, app: App, *, moved: str = ""):
+    context = _requirement_board_context(request, app, is_owner=True)
+    # Shown (and so consumed) here, inside the swapped board, rather than on
+    # the next full page load.
+    context["board_messages"] = list(messages.get_messages(request))
+    context["moved"] = moved
+    return render(request, "apps_catalog/_requirement_board.html", context)
 
 
 @login_required

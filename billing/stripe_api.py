@@ -12,18 +12,17 @@ import time
 import stripe
 from django.conf import settings
 
+from accounts.selectors import upgrades_available
+
 
 class WebhookVerificationError(Exception):
     """A delivery that cannot be proven to come from Stripe, or is not an event."""
 
 
 def billing_configured() -> bool:
-    """True when Checkout and the portal can be used (API key and both prices)."""
-    return bool(
-        settings.STRIPE_SECRET_KEY
-        and settings.STRIPE_PRICE_PRO
-        and settings.STRIPE_PRICE_ENTERPRISE
-    )
+    """True when Checkout and the portal can be used (API key and both prices).
+    The rule lives in accounts, where the usage meter needs it too."""
+    return upgrades_available()
 
 
 def stripe_client() -> stripe.StripeClient:

@@ -39,7 +39,11 @@ def billing(request):
     return render(
         request,
         "billing/billing.html",
-        {"overview": overview, "plans": selectors.plans()},
+        {
+            "overview": overview,
+            "plans": selectors.plans(),
+            "configured": overview.configured,
+        },
     )
 
 

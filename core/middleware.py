@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.signals import got_request_exception
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpResponseBadRequest
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
 from core.views import database_unavailable, healthz
@@ -120,9 +121,7 @@ class BadInputMiddleware:
             and request.content_type == "application/x-www-form-urlencoded"
             and _has_nul(request.POST)
         ):
-            return HttpResponseBadRequest(
-                "A value holds a NUL character.", content_type="text/plain"
-            )
+            return _bad_request("A value in the request holds a NUL character.")
         return self.get_response(request)
 
     def process_exception(self, request, exception):
@@ -135,10 +134,13 @@ class BadInputMiddleware:
         if not request.path.startswith(admin_prefix):
             return None
         logger.warning("Bad admin input on %s: %r", request.path, exception)
-        return HttpResponseBadRequest(
-            "This request holds a value the admin cannot use.",
-            content_type="text/plain",
-        )
+        return _bad_request("This request holds a value the admin cannot use.")
+
+
+def _bad_request(detail: str) -> HttpResponseBadRequest:
+    """The branded 400 page with ``detail``. Rendered without the request: this
+    middleware answers before sessions and authentication have run."""
+    return HttpResponseBadRequest(render_to_string("400.html", {"detail": detail}))
 
 
 def _has_nul(query) -> bool:

@@ -9,9 +9,12 @@ from django.contrib.auth import (
     load_backend,
 )
 from django.db import DatabaseError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.crypto import constant_time_compare
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from core.health import health_public, health_report
 
@@ -120,3 +123,58 @@ def _wants_json(request) -> bool:
         return True
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+# --- Colour theme ---------------------------------------------------------------
+
+THEME_COOKIE = "theme"
+THEMES = ("light", "dark")
+THEME_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def theme_of(request) -> str:
+    """The visitor's chosen theme, or "" to follow the operating system."""
+    value = request.COOKIES.get(THEME_COOKIE, "")
+    return value if value in THEMES else ""
+
+
+@require_POST
+def theme_set(request):
+    """Remember the colour theme ("light", "dark", or "auto" to follow the
+    operating system) in a cookie and go back where the visitor was. Anything
+    else leaves the choice as it was: the form only offers these three."""
+    choice = request.POST.get("theme", "")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "/"
+    # app.js posts with fetch and applies the theme itself: it needs no page.
+    if request.headers.get("X-Requested-With") == "fetch":
+        response = HttpResponse(status=204)
+    else:
+        response = HttpResponseRedirect(next_url)
+    if choice in THEMES:
+        response.set_cookie(
+            THEME_COOKIE,
+            choice,
+            max_age=THEME_COOKIE_MAX_AGE,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+    elif choice == "auto":
+        response.delete_cookie(THEME_COOKIE, samesite="Lax")
+    return response
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the branded "form has expired" page, rendered with the
+    request (Django's default renders 403_csrf.html without one, so the header
+    would show a signed-in visitor as signed out)."""
+    back = request.META.get("HTTP_REFERER", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = request.path if request.method == "GET" else "/"
+    return render(request, "403_csrf.html", {"back_url": back}, status=403)

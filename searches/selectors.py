@@ -5,6 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from searches.models import APIUsage, SavedSearch, SearchHistory
 
@@ -45,36 +50,103 @@ HISTORY_LIST_FIELDS = (
     "avg_volume",
     "total_volume",
     "provider",
-    "cache_hit",
-    "response_time_ms",
     "searched_at",
 )
 
 
-def history_page(
-    *, user, cursor: str | None = None, size: int = HISTORY_PAGE_SIZE
-) -> tuple[list[dict], str | None]:
-    """One page of the user's history, newest first, and the next page's cursor.
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[dict]
+    older_cursor: str | None  # ?before= of the next older page
+    newer_cursor: str | None  # ?after= of the next newer page
+    # The newest page, read without a cursor (its emptiness means no history).
+    is_first: bool = False
+    # A cursor was sent but could not be read: the newest page is shown instead.
+    cursor_invalid: bool = False
 
-    Keyset pagination on (searched_at, id) walks the ``searchhist_user_time_idx``
-    index: every page costs the same however deep, and nothing is counted.
-    Rows are dicts of the columns the history table renders (not IP, user
-    agent, locale …): the page only displays them, so no model instances.
+
+def _history_cursor_of(row: dict) -> str:
+    return history_cursor_encode(row["searched_at"], row["id"])
+
+
+def history_page(
+    *,
+    user,
+    before: str | None = None,
+    after: str | None = None,
+    size: int = HISTORY_PAGE_SIZE,
+) -> HistoryPage:
+    """One page of the user's history, newest first, with the cursors of the
+    pages either side.
+
+    Keyset pagination on (searched_at, id) walks ``searchhist_user_time_idx``
+    forwards (``before``: older rows) or backwards (``after``: newer rows, read
+    oldest first then reversed): every page is one query however deep, and
+    nothing is counted. Rows are dicts of the columns the history table
+    renders (not IP, user agent, locale …): the page only displays them.
     """
     qs = SearchHistory.objects.filter(user=user).values(*HISTORY_LIST_FIELDS)
-    position = history_cursor_decode(cursor)
-    if position is not None:
-        moment, pk = position
-        # The plain <= bound lets PostgreSQL start the index scan at the cursor;
-        # the OR breaks ties on the same instant by id.
+    newer = history_cursor_decode(after)
+    older = history_cursor_decode(before) if newer is None else None
+    invalid = bool(before or after) and newer is None and older is None
+    if newer is not None:
+        moment, pk = newer
+        # The plain >= bound lets PostgreSQL start the index scan at the cursor;
+        # the exclusion breaks ties on the same instant by id.
+        rows = list(
+            qs.filter(searched_at__gte=moment)
+            .exclude(searched_at=moment, id__lte=pk)
+            .order_by("searched_at", "id")[: size + 1]
+        )
+        has_newer = len(rows) > size
+        rows = rows[:size]
+        rows.reverse()
+        if has_newer or len(rows) == size:
+            return HistoryPage(
+                rows=rows,
+                older_cursor=_history_cursor_of(rows[-1]),
+                newer_cursor=_history_cursor_of(rows[0]) if has_newer else None,
+            )
+        # Fewer newer rows than a page (rows deleted, a made-up cursor): the
+        # newest page, so paging back up always ends on the same first page.
+    qs = qs.order_by("-searched_at", "-id")
+    if older is not None:
+        moment, pk = older
         qs = qs.filter(searched_at__lte=moment).exclude(searched_at=moment, id__gte=pk)
-    rows = list(qs.order_by("-searched_at", "-id")[: size + 1])
-    if len(rows) > size:
-        last = rows[size - 1]
-        next_cursor = history_cursor_encode(last["searched_at"], last["id"])
-    else:
-        next_cursor = None
-    return rows[:size], next_cursor
+    rows = list(qs[: size + 1])
+    has_older = len(rows) > size
+    rows = rows[:size]
+    return HistoryPage(
+        rows=rows,
+        older_cursor=_history_cursor_of(rows[-1]) if has_older else None,
+        # Below a cursor there is at least the row it was made from.
+        newer_cursor=_history_cursor_of(rows[0]) if older and rows else None,
+        is_first=older is None,
+        cursor_invalid=invalid,
+    )
+
+
+def history_keywords_per_day(
+    *, user, days: int = 30, now: dt.datetime | None = None
+) -> tuple[dict[dt.date, int], dt.date]:
+    """Keywords the user searched on each of the last ``days`` days (today
+    included) in the current time zone, and today's date: one GROUP BY over
+    the ``searchhist_user_time_idx`` range of those days. Days without a
+    search are missing from the dict."""
+    zone = timezone.get_current_timezone()
+    today = timezone.localdate(now or timezone.now(), zone)
+    since = dt.datetime.combine(
+        today - dt.timedelta(days=days - 1), dt.time.min, tzinfo=zone
+    )
+    rows = (
+        SearchHistory.objects.filter(user=user, searched_at__gte=since)
+        .annotate(day=TruncDate("searched_at", tzinfo=zone))
+        .values("day")
+        .annotate(keywords=Sum("keyword_count"))
+        .order_by()
+        .values_list("day", "keywords")
+    )
+    return {day: int(total) for day, total in rows if day <= today}, today
 
 
 def saved_searches_for(user):

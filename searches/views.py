@@ -18,13 +18,16 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.selectors import usage_for
+from accounts.selectors import upgrades_available, usage_for
 from core.services import client_ip
-from searches import selectors, services
+from searches import charts, selectors, services
 from searches.forms import SavedSearchNameForm, SearchForm
 from searches.models import SavedSearch, SearchHistory
 from searches.providers import ProviderError, is_sample_provider
 from searches.selectors import SAVED_PAGE_SIZE, SESSION_KEY
+
+# Keywords a history row shows before "… and N more" (the detail page lists all).
+HISTORY_KEYWORDS_SHOWN = 5
 
 
 def _usage_context(request) -> dict:
@@ -77,7 +80,10 @@ def search(request):
         "form": form,
         "last": last,
         "quota_error": quota_error,
-        "upgrade_url": reverse("billing"),
+        # Where a refused search can go: the plans, when one can be bought;
+        # otherwise the message only says when the limit resets.
+        "upgrades_available": upgrades_available(),
+        "pricing_url": reverse("pricing"),
         **_usage_context(request),
     }
     if last:
@@ -207,18 +213,24 @@ def saved_delete(request, pk):
 
 @login_required
 def history(request):
-    rows, next_cursor = selectors.history_page(
-        user=request.user, cursor=request.GET.get("cursor")
+    page = selectors.history_page(
+        user=request.user,
+        # ?cursor= is what the older-only pager linked to; old links keep working.
+        before=request.GET.get("before") or request.GET.get("cursor"),
+        after=request.GET.get("after"),
     )
-    for row in rows:
+    for row in page.rows:
         row["is_sample"] = is_sample_provider(row["provider"])
+        row["more"] = max(0, row["keyword_count"] - HISTORY_KEYWORDS_SHOWN)
+    counts, today = selectors.history_keywords_per_day(user=request.user)
     return render(
         request,
         "searches/history.html",
         {
-            "rows": rows,
-            "next_cursor": next_cursor,
-            "is_first_page": not request.GET.get("cursor"),
+            "page": page,
+            "rows": page.rows,
+            "keywords_shown": HISTORY_KEYWORDS_SHOWN,
+            "chart": charts.daily_bar_chart(counts, today=today),
             **_usage_context(request),
         },
     )

@@ -25,6 +25,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Form widget templates for FORM_RENDERER = TemplatesSetting (below).
+    "django.forms",
     "django.contrib.postgres",
     "allauth",
     "allauth.account",
@@ -36,6 +38,8 @@ INSTALLED_APPS = [
     "procrastinate.contrib.django",
     # django-csp: its system checks (settings format) and the csp template tags.
     "csp",
+    # request.htmx: views answer a partial to htmx requests (the requirements board).
+    "django_htmx",
     # Project apps, bottom layer first (docs/architecture.md). A command in an
     # app overrides Django's own of the same name, which is how core's `migrate`
     # switches to DIRECT_URL.
@@ -57,6 +61,10 @@ MIDDLEWARE = [
     "core.security.ContentSecurityPolicyMiddleware",
     "core.security.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # HTML and JSON compressed on the way out (static files come pre-compressed
+    # from WhiteNoise, which answers above this line). Django pads compressed
+    # bodies with random bytes against BREACH.
+    "django.middleware.gzip.GZipMiddleware",
     # A database outage in anything below (sessions, auth, views) answers a
     # branded 503 page, not a 500; the middleware above still add their headers.
     "core.middleware.DatabaseUnavailableMiddleware",
@@ -67,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # ADMIN accounts without a second factor are sent to enrol before /admin/.
@@ -88,10 +97,15 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.theme",
             ],
         },
     },
 ]
+
+# Widgets render through TEMPLATES, so templates/ can override one (the admin's
+# split date/time widget gets real <label>s: templates/admin/widgets/).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- Database -----------------------------------------------------------------
 DATABASES = build_databases(env, BASE_DIR)
@@ -379,6 +393,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# /favicon.ico and /robots.txt: files browsers and crawlers ask for at the root.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
+# A failed CSRF check shows the branded "form has expired" page.
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -14,12 +14,38 @@
     }
   });
 
-  // <select data-autosubmit>: a choice submits its form (a <noscript> button
-  // does it without JavaScript).
-  document.addEventListener("change", function (event) {
-    var field = event.target;
-    if (field instanceof HTMLSelectElement && "autosubmit" in field.dataset && field.form) {
-      field.form.requestSubmit();
+  // <form data-theme-switch>: apply the chosen theme at once and remember it
+  // with a background POST (the form alone works too: POST, cookie, redirect).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !("themeSwitch" in form.dataset)) {
+      return;
     }
+    var button = event.submitter;
+    if (!button || !window.fetch) {
+      return;
+    }
+    event.preventDefault();
+    var choice = button.value;
+    var root = document.documentElement;
+    var colorScheme = document.querySelector('meta[name="color-scheme"]');
+    if (choice === "light" || choice === "dark") {
+      root.setAttribute("data-theme", choice);
+      if (colorScheme) { colorScheme.content = choice; }
+    } else {
+      root.removeAttribute("data-theme");
+      if (colorScheme) { colorScheme.content = "light dark"; }
+    }
+    form.querySelectorAll("button[name=theme]").forEach(function (other) {
+      other.setAttribute("aria-pressed", other === button ? "true" : "false");
+    });
+    var data = new FormData(form);
+    data.set("theme", choice);
+    fetch(form.action, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch" },
+    });
   });
 })();

@@ -15,7 +15,11 @@ from core.models import AuditLog
 from tests.accounts.factories import UserFactory
 
 
-def test_account_page_shows_tier_usage_and_trial(client, db):
+def test_account_page_shows_tier_usage_and_trial(client, db, settings):
+    # A paid plan can be bought, so the meter offers one (upgrades_available).
+    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    settings.STRIPE_PRICE_PRO = "price_pro"
+    settings.STRIPE_PRICE_ENTERPRISE = "price_ent"
     reset = timezone.now() + timedelta(days=9)
     user = UserFactory(
         tier="FREE",
@@ -28,7 +32,8 @@ def test_account_page_shows_tier_usage_and_trial(client, db):
     assert page.status_code == 200
     html = page.content.decode()
     assert "Free" in html
-    assert '<progress value="275" max="300">' in html
+    assert '<progress value="275" max="300"' in html
+    assert "Almost at your monthly limit." in html
     assert "Upgrade for more" in html and 'href="/billing/"' in html
     assert "trial ends" in html
     assert 'href="/accounts/3rdparty/"' in html and 'href="/accounts/sessions/"' in html

@@ -54,7 +54,13 @@ def test_every_page_renders_the_same_meter(client, lapsed_pro, page):
 
 
 @pytest.mark.parametrize("page", METER_PAGES)
-def test_the_near_limit_rule_decides_the_upgrade_link_everywhere(client, db, page):
+def test_the_near_limit_rule_decides_the_upgrade_link_everywhere(
+    client, db, page, settings
+):
+    # A paid plan can be bought (accounts.selectors.upgrades_available).
+    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    settings.STRIPE_PRICE_PRO = "price_pro"
+    settings.STRIPE_PRICE_ENTERPRISE = "price_ent"
     limit = 300
     near = int(limit * NEAR_LIMIT_RATIO)
     below = UserFactory(

@@ -39,11 +39,12 @@ def test_explore_fork_and_move_a_requirement_in_a_real_browser(live_url, page):
     screenshot(page, "fork_detail")
     fork = App.objects.get(owner=grace)
     assert fork.forked_from_id == original.pk
-    assert "Habit Tracker" in page.inner_text(".fork-tree")
+    assert "Habit Tracker" in page.inner_text("nav[aria-label='Fork path']")
+    assert fork.name == "Habit Tracker (fork)"
 
     page.click("nav[aria-label='App sections'] >> text=Requirements")
-    page.select_option("td select[name=status]", "COMPLETED")
-    page.wait_for_selector("text=Status changed.")
+    page.get_by_role("button", name="Move “Daily check-in” to Completed").click()
+    page.wait_for_selector("text=Moved “Daily check-in” to Completed.")
     screenshot(page, "requirements_board")
     requirement = Requirement.objects.get(app=fork)
     assert (requirement.status, requirement.version) == ("COMPLETED", 2)

@@ -44,12 +44,12 @@ def test_pricing_reads_quotas_from_settings(client, settings):
     assert "5,000 keywords per month" in html
 
 
-def test_pricing_without_stripe_keys_says_billing_is_not_configured(
+def test_pricing_without_stripe_keys_says_paid_plans_are_not_on_sale(
     user_client, no_stripe
 ):
     html = user_client.get(reverse("pricing")).content.decode()
 
-    assert "Billing is not configured" in html
+    assert "Paid plans are not on sale yet." in html
     assert 'action="/billing/upgrade/"' not in html
 
 
@@ -129,7 +129,7 @@ def test_billing_page_without_stripe_keys_renders_and_says_so(user_client, no_st
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Billing is not configured" in html
+    assert "Paid plans are not on sale yet." in html
     assert 'action="/billing/upgrade/"' not in html
 
 
