@@ -4,7 +4,13 @@ from allauth.mfa.models import Authenticator
 from allauth.socialaccount.admin import (
     SocialAccountAdmin as BaseSocialAccountAdmin,
 )
-from allauth.socialaccount.models import SocialAccount
+from allauth.socialaccount.admin import (
+    SocialAppAdmin as BaseSocialAppAdmin,
+)
+from allauth.socialaccount.admin import (
+    SocialTokenAdmin as BaseSocialTokenAdmin,
+)
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from allauth.usersessions.admin import UserSessionAdmin as BaseUserSessionAdmin
 from allauth.usersessions.models import UserSession
 from django.contrib import admin, messages
@@ -15,10 +21,12 @@ from django.shortcuts import redirect
 
 from accounts import services
 from accounts.models import MagicLink, User
+from core.admin_audit import StaffAuditedAdmin
 from core.admin_tools import (
     IndexedSearchMixin,
     LargeTableAdmin,
     ReadOnlyAdmin,
+    RelationsMixin,
     indexed_values_filter,
 )
 
@@ -28,9 +36,13 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     """Users, newest first (``user_created_at_idx``).
 
     Filters: role, tier, active — fixed choices, each served by a
-    ``(column, created_at)`` index. Search: email or name prefix
-    (``user_email_prefix_idx`` / ``user_name_prefix_idx`` on ``UPPER(col)
-    text_pattern_ops``, what ``^field`` compiles to) or an exact id.
+    ``(column, created_at)`` index. Search: any part of the email, name, first
+    or last name (``user_*_trgm_idx``, ``pg_trgm`` GIN on ``UPPER(col)``, what
+    ``icontains`` compiles to; a term under 3 letters matches the start, via
+    ``user_email_prefix_idx`` / ``user_name_prefix_idx``); an exact id or email
+    opens the user (``user_email_ci_unique``). The change page lists the
+    user's apps, searches, history, API usage, sessions, social accounts,
+    two-factor methods and audit rows (``RelationsMixin``).
     """
 
     list_display = (
@@ -43,9 +55,18 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
         "last_login",
     )
     list_filter = ("role", "tier", "is_active")
-    # "^" = starts-with: UPPER(col) LIKE 'ANN%', served by the prefix indexes.
-    search_fields = ("^email", "^name", "id__exact")
-    search_help_text = "Start of the email or name, or an exact user id."
+    # Plain fields = any part: UPPER(col) LIKE '%ANN%', the trigram indexes.
+    search_fields = ("email", "name", "first_name", "last_name", "id__exact")
+    search_jump_fields = ("email",)
+    search_help_text = (
+        "Any part of the email or name (3+ letters). An exact email or user id "
+        "opens that user."
+    )
+    related_labels = {
+        "ops.auditlog.actor": "Audit rows (as actor)",
+        "ops.featureflag.allowed_users": "Feature flags (allowed)",
+        "ops.featureflag.created_by": "Feature flags (created)",
+    }
     ordering = ("-created_at",)
     readonly_fields = ("id", "created_at", "updated_at", "last_login")
     exclude = ("password",)
@@ -85,20 +106,18 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     )
 
     def save_model(self, request, obj, form, change):
-        """Role and deactivation go through the services (audit trail, rules)."""
-        new_role = obj.role
-        deactivating = change and "is_active" in form.changed_data and not obj.is_active
-        if change and "role" in form.changed_data:
-            obj.role = form.initial["role"]
-        if deactivating:
-            obj.is_active = True
-        super().save_model(request, obj, form, change)
-        if change and new_role != obj.role:
-            services.user_role_change(
-                user=obj, role=new_role, actor=request.user, request=request
-            )
-        if deactivating:
-            services.user_deactivate(user=obj, actor=request.user, request=request)
+        """Every edit goes through the services: the role and deactivation
+        rules hold, and one audit row keeps each changed field's old and new
+        value. Only the fields staff changed are written."""
+        if not change:
+            services.user_create_by_staff(user=obj, actor=request.user, request=request)
+            return
+        services.user_update_by_staff(
+            user=obj,
+            actor=request.user,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            request=request,
+        )
 
     def delete_view(self, request, object_id, extra_context=None):
         # A refused deletion (the only admin, a subscription that still bills)
@@ -191,13 +210,16 @@ class UserAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(MagicLink)
-class MagicLinkAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+class MagicLinkAdmin(
+    StaffAuditedAdmin, LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin
+):
     """Links are created only by the sign-in page; staff can look and delete.
     Only the hash of a link's secret exists, so nothing here can sign anyone in.
 
     Newest first (``magiclink_created_idx``); filter on the use date
-    (``magiclink_used_idx``); search: email prefix
-    (``magiclink_email_prefix_idx``) or exact id.
+    (``magiclink_used_idx``); search: any part of the email
+    (``magiclink_email_trgm_idx``; the start for a short term,
+    ``magiclink_email_prefix_idx``) or exact id.
     """
 
     list_display = (
@@ -209,8 +231,10 @@ class MagicLinkAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
         "requested_ip",
     )
     list_filter = ("used_at",)
-    search_fields = ("^email", "id__exact")
-    search_help_text = "Start of the email address, or an exact link id."
+    search_fields = ("email", "id__exact")
+    search_help_text = (
+        "Any part of the email address (3+ letters), or an exact link id."
+    )
     ordering = ("-created_at",)
     list_select_related = ("user",)
     list_related_columns = ("user__email",)
@@ -241,29 +265,54 @@ admin.site.unregister(Group)
 admin.site.unregister(EmailAddress)
 admin.site.unregister(SocialAccount)
 admin.site.unregister(UserSession)
+admin.site.unregister(SocialToken)
 
 
 @admin.register(EmailAddress)
-class EmailAddressAdmin(LargeTableAdmin, IndexedSearchMixin, BaseEmailAddressAdmin):
-    """Search: start of the address (allauth stores it lower-case; its
-    ``email`` index has Django's ``varchar_pattern_ops`` copy for LIKE) or the
-    exact email of the user."""
+class EmailAddressAdmin(
+    StaffAuditedAdmin, LargeTableAdmin, IndexedSearchMixin, BaseEmailAddressAdmin
+):
+    """Search: any part of the address (``account_emailaddress_trgm_idx``, made
+    by an accounts migration: allauth's app is not ours) or the exact email of
+    the user."""
 
     list_select_related = ("user",)
+    list_related_columns = ("user__email",)
     search_user_fields = ("user",)
-    search_help_text = "Start of the address (lower-case), or a user's exact email."
+    search_help_text = "Any part of the address (3+ letters), or a user's exact email."
 
     def get_search_fields(self, request):
-        return ("email__startswith",)
+        # Not allauth's own search fields (they join the user table and scan).
+        return self.indexed_search_fields(request, ("email",))
+
+    @admin.action(description="Mark selected email addresses as verified")
+    def make_verified(self, request, queryset):
+        # allauth's action, through a service that leaves an audit row.
+        for address in queryset.filter(verified=False).iterator():
+            if services.email_address_verify_by_staff(
+                address=address, actor=request.user, request=request
+            ):
+                self.message_user(
+                    request, f"Marked {address.email} as verified.", messages.SUCCESS
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"Failed to mark {address.email} as verified.",
+                    messages.ERROR,
+                )
 
 
 @admin.register(SocialAccount)
-class SocialAccountAdmin(LargeTableAdmin, IndexedSearchMixin, BaseSocialAccountAdmin):
+class SocialAccountAdmin(
+    StaffAuditedAdmin, LargeTableAdmin, IndexedSearchMixin, BaseSocialAccountAdmin
+):
     """Filter by provider (read from the ``(provider, uid)`` index, no DISTINCT
     scan); search: exact uid or the user's exact email."""
 
     list_filter = (indexed_values_filter("provider"),)
     list_select_related = ("user",)
+    list_related_columns = ("user__email",)
     search_user_fields = ("user",)
     search_help_text = "Exact provider uid, or a user's exact email."
 
@@ -271,11 +320,22 @@ class SocialAccountAdmin(LargeTableAdmin, IndexedSearchMixin, BaseSocialAccountA
         return ("uid__exact",)
 
 
+@admin.register(SocialToken)
+class SocialTokenAdmin(StaffAuditedAdmin, RelationsMixin, BaseSocialTokenAdmin):
+    """allauth's token list with its app and account columns as links (and the
+    account's user fetched in the same query: its name shows the user)."""
+
+    list_select_related = ("app", "account__user")
+
+
 @admin.register(UserSession)
-class UserSessionAdmin(LargeTableAdmin, IndexedSearchMixin, BaseUserSessionAdmin):
+class UserSessionAdmin(
+    StaffAuditedAdmin, LargeTableAdmin, IndexedSearchMixin, BaseUserSessionAdmin
+):
     """Search: the user's exact email or id (the ``user_id`` index)."""
 
     list_select_related = ("user",)
+    list_related_columns = ("user__email",)
     search_fields = ("user__id__exact",)
     search_user_fields = ("user",)
     search_help_text = "A user's exact email or id."
@@ -309,3 +369,13 @@ class AuthenticatorAdmin(ReadOnlyAdmin):
         self.message_user(
             request, f"Removed {count} two-factor method(s).", messages.SUCCESS
         )
+
+
+# A provider's credentials (client id and secret): every change audited, the
+# secret, key and settings (may hold keys) as "(changed)", never with values.
+admin.site.unregister(SocialApp)
+
+
+@admin.register(SocialApp)
+class SocialAppAdmin(StaffAuditedAdmin, BaseSocialAppAdmin):
+    audit_secret_fields = ("secret", "key", "settings")

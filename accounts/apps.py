@@ -8,8 +8,10 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from allauth.mfa import signals as mfa_signals
         from allauth.socialaccount.signals import social_account_added
+        from django.contrib.auth.signals import user_logged_out
+        from hijack import signals as hijack_signals
 
-        from accounts import signals
+        from accounts import impersonation, signals
 
         # allauth's connect and two-factor flows have no adapter hook after a
         # successful change; their signals are the one place that sees it (audit
@@ -23,5 +25,12 @@ class AccountsConfig(AppConfig):
             (mfa_signals.authenticator_removed, signals.audit_authenticator_removed),
             (mfa_signals.authenticator_reset, signals.audit_authenticator_reset),
             (mfa_signals.authenticator_used, signals.audit_authenticator_used),
+        ):
+            signal.connect(receiver, dispatch_uid=f"accounts_{receiver.__name__}")
+        # Impersonation's start and end (Stop, or signing out) are audit rows.
+        for signal, receiver in (
+            (hijack_signals.hijack_started, impersonation.audit_impersonation_started),
+            (hijack_signals.hijack_ended, impersonation.audit_impersonation_ended),
+            (user_logged_out, impersonation.audit_impersonation_signed_out),
         ):
             signal.connect(receiver, dispatch_uid=f"accounts_{receiver.__name__}")

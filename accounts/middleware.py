@@ -49,6 +49,9 @@ class UserSessionActivityMiddleware:
             and request.session.session_key
             and hasattr(request, "user")
             and request.user.is_authenticated
+            # Support staff impersonating a customer: their browser is not one
+            # of the customer's sessions (it would show on the sessions page).
+            and not request.session.get("hijack_history")
         ):
             self._record(request)
         return self.get_response(request)

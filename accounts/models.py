@@ -1,5 +1,5 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.contrib.postgres.indexes import OpClass
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import EmailValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower, Upper
@@ -154,6 +154,24 @@ class User(AbstractBaseUser):
             models.Index(
                 fields=["is_active", "-created_at"], name="user_active_created_idx"
             ),
+            # Admin search by any part of the email or names (plain search
+            # fields: UPPER(col) LIKE '%TERM%', what icontains compiles to).
+            GinIndex(
+                OpClass(Upper("email"), name="gin_trgm_ops"),
+                name="user_email_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper("name"), name="gin_trgm_ops"),
+                name="user_name_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper("first_name"), name="gin_trgm_ops"),
+                name="user_first_name_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper("last_name"), name="gin_trgm_ops"),
+                name="user_last_name_trgm_idx",
+            ),
         ]
 
     def __str__(self):
@@ -252,6 +270,11 @@ class MagicLink(models.Model):
             models.Index(
                 OpClass(Upper("email"), name="text_pattern_ops"),
                 name="magiclink_email_prefix_idx",
+            ),
+            # Admin search by any part of the email (UPPER(email) LIKE '%X%').
+            GinIndex(
+                OpClass(Upper("email"), name="gin_trgm_ops"),
+                name="magiclink_email_trgm_idx",
             ),
         ]
 

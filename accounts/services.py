@@ -17,6 +17,7 @@ from importlib import import_module
 from typing import TextIO
 from urllib.parse import urlencode
 
+from allauth.account import signals
 from allauth.account.adapter import get_adapter as get_account_adapter
 
 # record_authentication has no public counterpart in allauth 65: it keeps the
@@ -33,9 +34,9 @@ from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.sessions.models import Session
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -46,7 +47,13 @@ from accounts.models import MagicLink, User
 from core.ids import new_id
 from core.mail import Mail, mail_deliver, mail_enqueue
 from core.models import AuditLog
-from core.services import audit_log_record, client_ip
+from core.services import (
+    audit_log_changes,
+    audit_log_record,
+    client_ip,
+    field_changes,
+    model_snapshot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -399,7 +406,7 @@ def user_role_change(
         action=AuditLog.Action.ROLE_CHANGED,
         actor=actor,
         target=user,
-        changes={"role": [old, role]},
+        changes=field_changes({"role": old}, {"role": role}),
         request=request,
     )
     return user
@@ -415,18 +422,152 @@ def user_deactivate(*, user: User, actor: User | None = None, request=None) -> U
     user_removal_check(user=user)
     user.is_active = False
     user.save(update_fields=["is_active", "updated_at"])
+    _user_sessions_end_all(user=user)
+    audit_log_record(
+        action=AuditLog.Action.USER_DEACTIVATED,
+        actor=actor,
+        target=user,
+        changes=field_changes({"is_active": True}, {"is_active": False}),
+        request=request,
+    )
+    return user
+
+
+def _user_sessions_end_all(*, user: User) -> None:
+    """Sign ``user`` out everywhere: the browser is signed out on its next
+    request."""
     keys = list(
         UserSession.objects.filter(user=user).values_list("session_key", flat=True)
     )
     Session.objects.filter(session_key__in=keys).delete()
     UserSession.objects.filter(user=user).delete()
-    audit_log_record(
-        action=AuditLog.Action.USER_DEACTIVATED,
+
+
+# What staff may set on a user in the admin. Never the password (there is
+# none: sign-in is by link, provider or passkey), the id or the dates the
+# system keeps; billing state Stripe owns is editable for support fixes.
+STAFF_EDITABLE_USER_FIELDS = frozenset(
+    {
+        "email",
+        "name",
+        "first_name",
+        "last_name",
+        "image",
+        "role",
+        "is_active",
+        "email_verified_at",
+        "tier",
+        "keyword_searches_this_month",
+        "keyword_searches_total",
+        "monthly_reset_at",
+        "trial_ends_at",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+        "subscription_status",
+        "subscription_plan",
+        "subscription_ends_at",
+        "subscription_updated_at",
+        "paid_until",
+        "subscription_cancels_at",
+        "billing_action_url",
+    }
+)
+# Kept out of every audit row, whatever a future form offers.
+USER_SECRET_FIELDS = ("password",)
+
+
+def _staff_check(actor) -> None:
+    if actor is None or not getattr(actor, "is_staff", False):
+        raise PermissionDenied("Only staff can change another user's account.")
+
+
+def _unknown_fields_check(changes: dict) -> None:
+    unknown = sorted(set(changes) - STAFF_EDITABLE_USER_FIELDS)
+    if unknown:
+        raise ValidationError(f"These fields cannot be set here: {', '.join(unknown)}.")
+
+
+@transaction.atomic
+def user_create_by_staff(*, user: User, actor: User, request=None) -> User:
+    """Save a user staff filled in on the admin's add page (no password: they
+    sign in by link or provider) with one audit row listing every value set."""
+    _staff_check(actor)
+    user.full_clean(exclude=["password"])
+    user.save()
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
         actor=actor,
         target=user,
-        changes={"is_active": [True, False]},
+        before={},
+        after=model_snapshot(user, fields=STAFF_EDITABLE_USER_FIELDS),
+        secret_fields=USER_SECRET_FIELDS,
         request=request,
     )
+    return user
+
+
+@transaction.atomic
+def user_update_by_staff(
+    *, user: User, actor: User, changes: dict, request=None
+) -> User:
+    """Apply ``changes`` (field name → new value) that staff made to ``user``
+    in the admin, with one audit row holding each changed field's old and new
+    value. The rules of :func:`user_role_change` and :func:`user_deactivate`
+    hold (checked again under lock, whatever the form checked): the only
+    active admin is neither demoted nor deactivated, and a deactivated user is
+    signed out everywhere. Only the fields named (those that differ) are
+    written.
+
+    The row is ``ROLE_CHANGED`` when the role changed, ``USER_DEACTIVATED``
+    when the account was deactivated, ``UPDATED`` otherwise; nothing is
+    recorded when no value differs."""
+    _staff_check(actor)
+    _unknown_fields_check(changes)
+    if "role" in changes and changes["role"] not in User.Role.values:
+        raise ValidationError({"role": f"Unknown role {changes['role']!r}."})
+    guarded = "role" in changes or "is_active" in changes
+    # Lock the target and, when its role or access changes, every active admin
+    # in one statement (in id order): two staff demoting the last two admins
+    # at once cannot both pass the "someone else is admin" check.
+    rows = User.objects.select_for_update().filter(pk=user.pk)
+    if guarded:
+        rows = User.objects.select_for_update().filter(
+            models.Q(pk=user.pk) | models.Q(role=User.Role.ADMIN, is_active=True)
+        )
+    stored = next(u for u in rows.order_by("pk") if u.pk == user.pk)
+    before = model_snapshot(stored, fields=STAFF_EDITABLE_USER_FIELDS)
+    deactivating = stored.is_active and changes.get("is_active") is False
+    if "role" in changes:
+        user_role_change_check(user=stored, old_role=stored.role, role=changes["role"])
+    if deactivating:
+        user_removal_check(user=stored)
+    for field, value in changes.items():
+        setattr(stored, field, value)
+    stored.full_clean(exclude=["password"])
+    after = model_snapshot(stored, fields=STAFF_EDITABLE_USER_FIELDS)
+    written = [field for field in changes if before[field] != after[field]]
+    if written:
+        stored.save(update_fields=[*written, "updated_at"])
+    if deactivating:
+        _user_sessions_end_all(user=stored)
+    if "role" in written:
+        action = AuditLog.Action.ROLE_CHANGED
+    elif deactivating:
+        action = AuditLog.Action.USER_DEACTIVATED
+    else:
+        action = AuditLog.Action.UPDATED
+    audit_log_changes(
+        action=action,
+        actor=actor,
+        target=stored,
+        before=before,
+        after=after,
+        secret_fields=USER_SECRET_FIELDS,
+        request=request,
+    )
+    # The caller's instance (the admin's ``obj``) shows what is stored now.
+    for field in (*STAFF_EDITABLE_USER_FIELDS, "updated_at"):
+        setattr(user, field, getattr(stored, field))
     return user
 
 
@@ -471,6 +612,32 @@ def _user_erase(*, user: User, actor: User | None, request, by: str) -> None:
     user.delete()
     # Their data archives go too, once the deletion is committed.
     transaction.on_commit(lambda: shutil.rmtree(exports, ignore_errors=True))
+
+
+@transaction.atomic
+def email_address_verify_by_staff(
+    *, address: EmailAddress, actor: User, request=None
+) -> bool:
+    """Staff mark an address verified (the admin action allauth offers), with
+    an audit row of what changed on it; False when allauth refuses (another
+    account has the address verified)."""
+    _staff_check(actor)
+    before = model_snapshot(address)
+    if not address.set_verified():
+        return False
+    signals.email_confirmed.send(
+        sender=EmailAddress, request=request, email_address=address
+    )
+    address.refresh_from_db()
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
+        actor=actor,
+        target=address,
+        before=before,
+        after=model_snapshot(address),
+        request=request,
+    )
+    return True
 
 
 @transaction.atomic

@@ -7,7 +7,9 @@ from procrastinate import RetryStrategy
 from procrastinate.contrib.django import app
 
 from accounts import services
+from accounts.models import User
 from core.mail import MAIL_QUEUE, MailRetry
+from core.services import metric_daily_counts_record
 from core.tasks import MAINTENANCE_QUEUE
 
 
@@ -53,3 +55,20 @@ def data_export_build(*, user_id: str, export_id: str, base_url: str) -> str:
 def data_exports_prune(timestamp: int) -> dict[str, int]:
     """Delete data archives past their 7 days, and those of deleted accounts."""
     return services.data_exports_prune()
+
+
+@app.periodic(cron="55 * * * *", periodic_id="signups_per_day_record")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="accounts.signups_per_day_record",
+    name="accounts.signups_per_day_record",
+)
+def signups_per_day_record(timestamp: int) -> int:
+    """Record sign-ups per UTC day (users by ``created_at``, along
+    ``user_created_at_idx``) as the ``accounts.signups_per_day`` metric the
+    database dashboard charts. Returns the days written."""
+    return metric_daily_counts_record(
+        metric="accounts.signups_per_day",
+        queryset=User.objects.all(),
+        field="created_at",
+    )

@@ -7,6 +7,7 @@ from core.admin_tools import (
     IndexedSearchMixin,
     LabelledTabularInline,
     LargeTableAdmin,
+    reads,
 )
 
 
@@ -25,10 +26,12 @@ class MonetizationModelInline(LabelledTabularInline):
 
 
 def _run_on_each(modeladmin, request, queryset, service, done: str) -> None:
+    # One service call per app: its rules, fork counts and an audit row of old
+    # and new status each.
     changed = 0
     for app in queryset:
         try:
-            service(app=app, actor=request.user)
+            service(app=app, actor=request.user, by_staff=True, request=request)
         except (ValidationError, PermissionDenied) as exc:
             modeladmin.message_user(
                 request, f"{app}: {' '.join(exc.messages)}", messages.ERROR
@@ -44,10 +47,11 @@ class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     """Apps, newest first (``app_created_idx``).
 
     Filters: status (``app_status_created_idx``), created date
-    (``app_created_idx``). Search: substring of name or description (the
-    ``pg_trgm`` GIN indexes on ``UPPER(col)`` that ``icontains`` compiles to),
-    exact domain (``app_domain_unique``), exact id, or the owner's exact email
-    (resolved to the user first, then ``app_owner_created_idx``).
+    (``app_created_idx``). Search: any part of the name, description or domain
+    (the ``pg_trgm`` GIN indexes on ``UPPER(col)`` that ``icontains`` compiles
+    to), exact id (opens the app), or the owner's exact email (resolved to the
+    user first, then ``app_owner_created_idx``). The change page lists its
+    forks, requirements, monetization models and posts (``RelationsMixin``).
     """
 
     list_display = (
@@ -60,12 +64,13 @@ class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "created_at")
-    search_fields = ("name", "description", "domain__exact", "id__exact")
+    search_fields = ("name", "description", "domain", "id__exact")
     search_user_fields = ("owner",)
     search_help_text = (
-        "Part of the name or description, an exact domain or id, or the owner's "
-        "exact email."
+        "Any part of the name, description or domain (3+ letters), or the "
+        "owner's exact email. An exact app id opens the app."
     )
+    related_labels = {"apps_catalog.app.forked_from": "Forks"}
     autocomplete_fields = ("owner",)
     list_select_related = ("owner", "forked_from")
     list_related_columns = ("owner__email", "forked_from__name")
@@ -108,43 +113,75 @@ class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
 
     @admin.action(description="Recompute fork counts (all apps)")
     def recompute_fork_counts(self, request, queryset):
-        fixed = services.app_fork_counts_recompute()
+        fixed = services.app_fork_counts_recompute(actor=request.user, request=request)
         self.message_user(request, f"{fixed} fork count(s) corrected.")
 
-    def get_readonly_fields(self, request, obj=None):
-        # Status changes go through the actions (services keep fork counts and
-        # the audit log right); forks are made with app_fork, never by hand.
-        if obj is not None:
-            return (*self.readonly_fields, "status")
-        return self.readonly_fields
+    # Status is editable: app_update_by_staff moves the parent's fork count
+    # and the trash date with it. Forks are made with app_fork, never by hand
+    # (forked_from and fork_count stay read-only).
+
+    def save_model(self, request, obj, form, change):
+        # Only the fields staff changed are written, with one audit row of
+        # their old and new values.
+        if not change:
+            services.app_create_by_staff(app=obj, actor=request.user, request=request)
+            return
+        services.app_update_by_staff(
+            app=obj,
+            actor=request.user,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            request=request,
+        )
 
     def save_formset(self, request, form, formset, change):
-        if formset.model is not Requirement:
+        # Inline rows go through the staff services too (requirements with the
+        # versioned update, +1 per edit): an audit row for each row added,
+        # changed or deleted. formset.save(commit=False) sorts the forms and
+        # fills new/changed/deleted_objects, which Django's history message
+        # reads; nothing is saved by it.
+        services_of = {
+            Requirement: (
+                services.requirement_create_by_staff,
+                services.requirement_update_by_staff,
+                services.requirement_delete_by_staff,
+                "requirement",
+            ),
+            MonetizationModel: (
+                services.monetization_create_by_staff,
+                services.monetization_update_by_staff,
+                services.monetization_delete_by_staff,
+                "model",
+            ),
+        }
+        if formset.model not in services_of:
             return super().save_formset(request, form, formset, change)
-        # Edited requirements go through the versioned update (+1 per edit).
-        requirements = formset.save(commit=False)
-        for requirement in formset.deleted_objects:
-            services.requirement_delete(requirement=requirement, actor=request.user)
-        for requirement in requirements:
-            if requirement._state.adding:
-                requirement.save()
-            else:
-                services.requirement_update(
-                    requirement=requirement,
-                    actor=request.user,
-                    expected_version=requirement.version,
-                    description=requirement.description,
-                    priority=requirement.priority,
-                    status=requirement.status,
-                )
+        create, update, delete, arg = services_of[formset.model]
+        formset.save(commit=False)
+        staff = {"actor": request.user, "request": request}
+        for obj in formset.deleted_objects:
+            delete(**{arg: obj}, **staff)
+        for obj, changed in formset.changed_objects:
+            row_form = next(f for f in formset.initial_forms if f.instance is obj)
+            extra = {}
+            if formset.model is Requirement:
+                extra["expected_version"] = obj.version
+            update(
+                **{arg: obj},
+                changes={name: row_form.cleaned_data[name] for name in changed},
+                **extra,
+                **staff,
+            )
+        for obj in formset.new_objects:
+            setattr(obj, formset.fk.name, formset.instance)
+            create(**{arg: obj}, **staff)
         return None
 
     def delete_model(self, request, obj):
-        services.app_destroy(app=obj, actor=request.user)
+        services.app_destroy(app=obj, actor=request.user, request=request)
 
     def delete_queryset(self, request, queryset):
         for app in queryset:
-            services.app_destroy(app=app, actor=request.user)
+            services.app_destroy(app=app, actor=request.user, request=request)
 
 
 @admin.register(Requirement)
@@ -152,9 +189,9 @@ class RequirementAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     """Requirements, newest first (``requirement_created_idx``).
 
     Filters: status, priority (``requirement_status_created_idx``,
-    ``requirement_priority_time_idx``). Search: exact requirement or app id
-    (``requirement_app_status_idx``); to read one app's requirements by name,
-    open the app (they are inline there).
+    ``requirement_priority_time_idx``). Search: any part of the text
+    (``requirement_desc_trgm_idx``), exact requirement or app id
+    (``requirement_app_status_idx``).
     """
 
     list_display = (
@@ -166,31 +203,49 @@ class RequirementAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("status", "priority")
-    search_fields = ("id__exact", "app__id__exact")
-    search_help_text = "Exact requirement id or app id."
+    search_fields = ("description", "id__exact", "app__id__exact")
+    search_help_text = (
+        "Any part of the requirement's text (3+ letters), or an exact requirement "
+        "or app id."
+    )
     autocomplete_fields = ("app",)
     list_select_related = ("app",)
+    list_related_columns = ("app__name",)
     readonly_fields = ("id", "version", "created_at", "updated_at")
     ordering = ("-created_at",)
 
     @admin.display(description="Requirement")
+    @reads("description")
     def short_description(self, obj):
         return str(obj)
 
     def save_model(self, request, obj, form, change):
         # Staff edits bump the version too, so an owner's open edit form becomes
-        # stale instead of silently overwriting the staff change.
-        if change:
-            services.requirement_update(
-                requirement=obj,
-                actor=request.user,
-                expected_version=obj.version,
-                description=obj.description,
-                priority=obj.priority,
-                status=obj.status,
+        # stale instead of silently overwriting the staff change; each save
+        # leaves an audit row of old and new values.
+        if not change:
+            services.requirement_create_by_staff(
+                requirement=obj, actor=request.user, request=request
             )
-        else:
-            super().save_model(request, obj, form, change)
+            return
+        services.requirement_update_by_staff(
+            requirement=obj,
+            actor=request.user,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            expected_version=obj.version,
+            request=request,
+        )
+
+    def delete_model(self, request, obj):
+        services.requirement_delete_by_staff(
+            requirement=obj, actor=request.user, request=request
+        )
+
+    def delete_queryset(self, request, queryset):
+        for requirement in queryset:
+            services.requirement_delete_by_staff(
+                requirement=requirement, actor=request.user, request=request
+            )
 
 
 @admin.register(MonetizationModel)
@@ -210,26 +265,72 @@ class MonetizationModelAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdm
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            services.monetization_create_by_staff(
+                model=obj, actor=request.user, request=request
+            )
+            return
+        services.monetization_update_by_staff(
+            model=obj,
+            actor=request.user,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            request=request,
+        )
+
+    def delete_model(self, request, obj):
+        services.monetization_delete_by_staff(
+            model=obj, actor=request.user, request=request
+        )
+
+    def delete_queryset(self, request, queryset):
+        for model in queryset:
+            services.monetization_delete_by_staff(
+                model=model, actor=request.user, request=request
+            )
+
 
 @admin.register(Post)
 class PostAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     """Posts, newest first (``post_created_idx``).
 
     Filters: published (``post_published_created_idx``), created date
-    (``post_created_idx``). Search: start of the title
-    (``post_title_prefix_idx``), exact id or app id (``post_app_created_idx``),
+    (``post_created_idx``). Search: any part of the title
+    (``post_title_trgm_idx``; the start for a short term,
+    ``post_title_prefix_idx``), exact id or app id (``post_app_created_idx``),
     or the author's exact email (``post_author_created_idx``).
     """
 
     list_display = ("title", "author", "app", "published", "created_at")
     list_filter = ("published", "created_at")
-    search_fields = ("^title", "id__exact", "app__id__exact")
+    search_fields = ("title", "id__exact", "app__id__exact")
     search_user_fields = ("author",)
     search_help_text = (
-        "Start of the title, an exact post or app id, or the author's exact email."
+        "Any part of the title (3+ letters), an exact post or app id, or the "
+        "author's exact email."
     )
     autocomplete_fields = ("author", "app")
     list_select_related = ("author", "app")
     list_related_columns = ("author__email", "app__name")
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            services.post_create_by_staff(post=obj, actor=request.user, request=request)
+            return
+        services.post_update_by_staff(
+            post=obj,
+            actor=request.user,
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            request=request,
+        )
+
+    def delete_model(self, request, obj):
+        services.post_delete_by_staff(post=obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for post in queryset:
+            services.post_delete_by_staff(
+                post=post, actor=request.user, request=request
+            )

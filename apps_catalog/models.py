@@ -212,6 +212,11 @@ class App(ConstraintErrorsOnFields):
                 OpClass(Upper("description"), name="gin_trgm_ops"),
                 name="app_description_trgm_idx",
             ),
+            # Admin search by any part of the domain.
+            GinIndex(
+                OpClass(Upper("domain"), name="gin_trgm_ops"),
+                name="app_domain_trgm_idx",
+            ),
         ]
 
     def __str__(self):
@@ -291,6 +296,11 @@ class Requirement(ConstraintErrorsOnFields):
             models.Index(
                 fields=["priority", "-created_at"],
                 name="requirement_priority_time_idx",
+            ),
+            # Admin search by any part of the text (UPPER(col) LIKE '%X%').
+            GinIndex(
+                OpClass(Upper("description"), name="gin_trgm_ops"),
+                name="requirement_desc_trgm_idx",
             ),
         ]
 
@@ -471,6 +481,11 @@ class Post(ConstraintErrorsOnFields):
             models.Index(
                 OpClass(Upper("title"), name="text_pattern_ops"),
                 name="post_title_prefix_idx",
+            ),
+            # Admin search by any part of the title.
+            GinIndex(
+                OpClass(Upper("title"), name="gin_trgm_ops"),
+                name="post_title_trgm_idx",
             ),
         ]
 

@@ -24,7 +24,7 @@ from apps_catalog.models import (
     Requirement,
 )
 from core.models import AuditLog
-from core.services import audit_log_record
+from core.services import audit_log_changes, model_delete_by_staff, model_snapshot
 
 STALE_REQUIREMENT_MESSAGE = (
     "This requirement was changed by someone else; reload and try again."
@@ -68,10 +68,62 @@ def _validated_save(instance: models.Model, *, update_fields=None) -> None:
         raise error from exc
 
 
-def _ensure_editor(app: App, actor) -> None:
-    """Only the owner (or staff, through the admin) changes an app."""
-    if actor is None or not (actor.pk == app.owner_id or actor.is_staff):
+def _ensure_editor(app: App, actor, *, by_staff: bool = False) -> None:
+    """Only the owner changes an app, or staff when the admin says it acts as
+    staff (``by_staff``): a page an ADMIN opens as a user edits only their own
+    apps."""
+    if actor is None:
         raise PermissionDenied("Only the app's owner can change it.")
+    if actor.pk == app.owner_id or (by_staff and actor.is_staff):
+        return
+    raise PermissionDenied("Only the app's owner can change it.")
+
+
+def _ensure_staff(actor) -> None:
+    if actor is None or not actor.is_staff:
+        raise PermissionDenied("Only staff can do this.")
+
+
+def _staff_fields_check(changes: dict, allowed: frozenset) -> None:
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationError(f"These fields cannot be set here: {', '.join(unknown)}.")
+
+
+def _created_by_staff(instance: models.Model, *, actor, request) -> None:
+    """Save a row staff added in the admin; one audit row lists its values."""
+    _ensure_staff(actor)
+    _validated_save(instance)
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
+        actor=actor,
+        target=instance,
+        before={},
+        after=model_snapshot(instance),
+        request=request,
+    )
+
+
+def _updated_by_staff(
+    instance: models.Model, *, stored: models.Model, actor, before: dict, request
+) -> None:
+    """Save ``stored`` (the locked row, changed) with the fields that differ
+    from ``before``, record them, and show the stored values on ``instance``
+    (the admin's object)."""
+    after = model_snapshot(stored)
+    written = [name for name in after if after[name] != before.get(name)]
+    if written:
+        _validated_save(stored, update_fields=[*written, "updated_at"])
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
+        actor=actor,
+        target=stored,
+        before=before,
+        after=after,
+        request=request,
+    )
+    for field in stored._meta.concrete_fields:
+        setattr(instance, field.attname, getattr(stored, field.attname))
 
 
 def _normalise_domain(domain: str | None) -> str | None:
@@ -168,54 +220,84 @@ def app_update(
     return app
 
 
-def _app_status_set(*, app: App, actor, status: str, action: str) -> App:
-    old = app.status
+def _app_status_set(*, app: App, actor, status: str, action: str, request=None) -> App:
+    fields = ("status", "deleted_at")
+    before = model_snapshot(app, fields=fields)
     app.status = status
     # The trash date lives exactly as long as the DELETED status.
     app.deleted_at = timezone.now() if status == App.Status.DELETED else None
-    app.save(update_fields=["status", "deleted_at", "updated_at"])
-    audit_log_record(
-        action=action, actor=actor, target=app, changes={"status": [old, status]}
+    app.save(update_fields=[*fields, "updated_at"])
+    audit_log_changes(
+        action=action,
+        actor=actor,
+        target=app,
+        before=before,
+        after=model_snapshot(app, fields=fields),
+        request=request,
     )
     return app
 
 
+def _app_status_move(app: App, status: str) -> None:
+    """Set ``app.status`` (read under lock) to ``status`` with what goes with
+    it: the parent's fork count leaves and re-enters with the DELETED status,
+    and the trash date lives exactly as long as it."""
+    if status == app.status:
+        return
+    if status == App.Status.DELETED:
+        _parent_fork_count_add(app, -1)
+        app.deleted_at = timezone.now()
+    elif app.status == App.Status.DELETED:
+        _parent_fork_count_add(app, +1)
+        app.deleted_at = None
+    app.status = status
+
+
 @transaction.atomic
-def app_archive(*, app: App, actor) -> App:
+def app_archive(*, app: App, actor, by_staff: bool = False, request=None) -> App:
     """Hide an app from the catalog but keep it (and its forks) as it is."""
-    _ensure_editor(app, actor)
+    _ensure_editor(app, actor, by_staff=by_staff)
     _status_locked(app)
     if app.status == App.Status.DELETED:
         raise ValidationError("A deleted app cannot be archived; restore it first.")
     if app.status == App.Status.ARCHIVED:
         return app
     return _app_status_set(
-        app=app, actor=actor, status=App.Status.ARCHIVED, action=AuditLog.Action.UPDATED
+        app=app,
+        actor=actor,
+        status=App.Status.ARCHIVED,
+        action=AuditLog.Action.UPDATED,
+        request=request,
     )
 
 
 @transaction.atomic
-def app_delete(*, app: App, actor) -> App:
+def app_delete(*, app: App, actor, by_staff: bool = False, request=None) -> App:
     """Soft delete: status DELETED, hidden everywhere but the admin. Forks stay;
     the parent's fork count drops by one."""
-    _ensure_editor(app, actor)
+    _ensure_editor(app, actor, by_staff=by_staff)
     _status_locked(app)
     if app.status == App.Status.DELETED:
         return app
     _parent_fork_count_add(app, -1)
     return _app_status_set(
-        app=app, actor=actor, status=App.Status.DELETED, action=AuditLog.Action.DELETED
+        app=app,
+        actor=actor,
+        status=App.Status.DELETED,
+        action=AuditLog.Action.DELETED,
+        request=request,
     )
 
 
 @transaction.atomic
-def app_restore(*, app: App, actor) -> App:
+def app_restore(*, app: App, actor, by_staff: bool = False, request=None) -> App:
     """Bring back an archived app (as ACTIVE) or a deleted one (as DRAFT, so its
     owner decides when it is public again). The owner may bring a deleted app
-    back for ``TRASH_RETENTION`` after its deletion; staff at any time."""
-    _ensure_editor(app, actor)
+    back for ``TRASH_RETENTION`` after its deletion; staff (``by_staff``, from
+    the admin) at any time."""
+    _ensure_editor(app, actor, by_staff=by_staff)
     _status_locked(app)
-    if not actor.is_staff and not _restorable_by_owner(app):
+    if not by_staff and not _restorable_by_owner(app):
         raise ValidationError(
             TRASH_EXPIRED_MESSAGE.format(days=TRASH_RETENTION.days),
             code="trash_expired",
@@ -228,21 +310,81 @@ def app_restore(*, app: App, actor) -> App:
     else:
         return app
     return _app_status_set(
-        app=app, actor=actor, status=status, action=AuditLog.Action.UPDATED
+        app=app,
+        actor=actor,
+        status=status,
+        action=AuditLog.Action.UPDATED,
+        request=request,
     )
 
 
+# What staff may set on an app in the admin (the parent and fork count are the
+# fork services' business).
+APP_STAFF_FIELDS = frozenset({"name", "description", "owner", "status", "domain"})
+
+
 @transaction.atomic
-def app_destroy(*, app: App, actor) -> None:
+def app_create_by_staff(*, app: App, actor, request=None) -> App:
+    """Save an app staff added in the admin, in any status (a DELETED one with
+    its trash date), with one audit row listing its values."""
+    app.name = (app.name or "").strip()
+    app.description = (app.description or "").strip()
+    app.domain = _normalise_domain(app.domain)
+    app.deleted_at = timezone.now() if app.status == App.Status.DELETED else None
+    _created_by_staff(app, actor=actor, request=request)
+    return app
+
+
+@transaction.atomic
+def app_update_by_staff(*, app: App, actor, changes: dict, request=None) -> App:
+    """Apply ``changes`` (field name → new value) staff made to ``app`` in the
+    admin, with one audit row holding each changed field's old and new value.
+
+    Any status may be set: moving into or out of DELETED changes the parent's
+    fork count and the trash date as :func:`app_delete` and
+    :func:`app_restore` do (under the same row lock). Only the fields that
+    differ are written."""
+    _ensure_staff(actor)
+    _staff_fields_check(changes, APP_STAFF_FIELDS)
+    stored = App.objects.select_for_update().filter(pk=app.pk).first()
+    if stored is None:
+        raise ValidationError("This app no longer exists.")
+    before = model_snapshot(stored)
+    if "status" in changes:
+        if changes["status"] not in App.Status.values:
+            raise ValidationError({"status": "Unknown status."})
+        _app_status_move(stored, changes["status"])
+    if "name" in changes:
+        stored.name = (changes["name"] or "").strip()
+    if "description" in changes:
+        stored.description = (changes["description"] or "").strip()
+    if "domain" in changes:
+        stored.domain = _normalise_domain(changes["domain"])
+    if "owner" in changes:
+        stored.owner = changes["owner"]
+    _updated_by_staff(app, stored=stored, actor=actor, before=before, request=request)
+    return app
+
+
+@transaction.atomic
+def app_destroy(*, app: App, actor, request=None) -> None:
     """Hard delete (admin only): requirements, monetization models and posts go
-    with it; its forks stay, with ``forked_from`` cleared."""
+    with it; its forks stay, with ``forked_from`` cleared. The audit row keeps
+    the app's values."""
     if actor is None or not actor.is_staff:
         raise PermissionDenied("Only staff can delete an app for good.")
     if not _status_locked(app):
         return
     if app.status != App.Status.DELETED:
         _parent_fork_count_add(app, -1)
-    audit_log_record(action=AuditLog.Action.DELETED, actor=actor, target=app)
+    audit_log_changes(
+        action=AuditLog.Action.DELETED,
+        actor=actor,
+        target=app,
+        before=model_snapshot(app),
+        after={},
+        request=request,
+    )
     app.delete()
 
 
@@ -330,9 +472,12 @@ def app_fork_counts_release(*, user) -> int:
     return updated
 
 
-def app_fork_counts_recompute() -> int:
+@transaction.atomic
+def app_fork_counts_recompute(*, actor=None, request=None) -> int:
     """Rewrite every ``fork_count`` that drifted (a user deleted with their
-    forks, raw SQL); returns the number of apps corrected."""
+    forks, raw SQL); returns the number of apps corrected. With an ``actor``
+    (staff, from the admin) each corrected app gets an audit row with its old
+    and new count."""
     live_forks = (
         App.objects.filter(forked_from=OuterRef("pk"))
         .exclude(status=App.Status.DELETED)
@@ -342,11 +487,23 @@ def app_fork_counts_recompute() -> int:
         .values("n")
     )
     actual = Coalesce(Subquery(live_forks), 0)
-    return (
-        App.objects.annotate(actual=actual)
-        .exclude(fork_count=F("actual"))
-        .update(fork_count=actual)
-    )
+    drifted = App.objects.annotate(actual=actual).exclude(fork_count=F("actual"))
+    if actor is None:
+        return drifted.update(fork_count=actual)
+    _ensure_staff(actor)
+    apps = list(drifted.select_for_update(of=("self",)).only("name", "fork_count"))
+    for app in apps:
+        before = {"fork_count": app.fork_count}
+        App.objects.filter(pk=app.pk).update(fork_count=app.actual)
+        audit_log_changes(
+            action=AuditLog.Action.UPDATED,
+            actor=actor,
+            target=app,
+            before=before,
+            after={"fork_count": app.actual},
+            request=request,
+        )
+    return len(apps)
 
 
 # --- requirements -------------------------------------------------------------
@@ -431,6 +588,65 @@ def requirement_delete(*, requirement: Requirement, actor) -> None:
     requirement.delete()
 
 
+REQUIREMENT_STAFF_FIELDS = frozenset({"app", "description", "priority", "status"})
+
+
+@transaction.atomic
+def requirement_create_by_staff(
+    *, requirement: Requirement, actor, request=None
+) -> Requirement:
+    """Save a requirement staff added in the admin (also inline on an app)."""
+    requirement.description = (requirement.description or "").strip()
+    _created_by_staff(requirement, actor=actor, request=request)
+    return requirement
+
+
+@transaction.atomic
+def requirement_update_by_staff(
+    *,
+    requirement: Requirement,
+    actor,
+    changes: dict,
+    expected_version: int,
+    request=None,
+) -> Requirement:
+    """Staff's edit from the admin: a versioned write like the owner's (the
+    version goes up, so an owner's open editor becomes stale instead of
+    overwriting it), with one audit row of old and new values."""
+    _ensure_staff(actor)
+    _staff_fields_check(changes, REQUIREMENT_STAFF_FIELDS)
+    stored = Requirement.objects.filter(pk=requirement.pk).first()
+    if stored is None:
+        raise ValidationError("This requirement no longer exists.")
+    before = model_snapshot(stored)
+    changes = dict(changes)
+    if "description" in changes:
+        changes["description"] = (changes["description"] or "").strip()
+    changes = {k: v for k, v in changes.items() if getattr(stored, k) != v}
+    if changes:
+        _requirement_write(
+            requirement=stored, expected_version=expected_version, **changes
+        )
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
+        actor=actor,
+        target=stored,
+        before=before,
+        after=model_snapshot(stored),
+        request=request,
+    )
+    for field in Requirement._meta.concrete_fields:
+        setattr(requirement, field.attname, getattr(stored, field.attname))
+    return requirement
+
+
+@transaction.atomic
+def requirement_delete_by_staff(
+    *, requirement: Requirement, actor, request=None
+) -> None:
+    model_delete_by_staff(instance=requirement, actor=actor, request=request)
+
+
 # --- monetization models ------------------------------------------------------
 
 
@@ -498,6 +714,48 @@ def monetization_delete(*, model: MonetizationModel, actor) -> None:
     model.delete()
 
 
+MONETIZATION_STAFF_FIELDS = frozenset(
+    {"app", "type", "price", "subscription_interval", "features"}
+)
+
+
+@transaction.atomic
+def monetization_create_by_staff(
+    *, model: MonetizationModel, actor, request=None
+) -> MonetizationModel:
+    """Save a monetization model staff added in the admin (also inline)."""
+    model.subscription_interval = model.subscription_interval or ""
+    model.features = _clean_features(model.features)
+    _created_by_staff(model, actor=actor, request=request)
+    return model
+
+
+@transaction.atomic
+def monetization_update_by_staff(
+    *, model: MonetizationModel, actor, changes: dict, request=None
+) -> MonetizationModel:
+    """Staff's edit from the admin, with one audit row of old and new values."""
+    _ensure_staff(actor)
+    _staff_fields_check(changes, MONETIZATION_STAFF_FIELDS)
+    stored = MonetizationModel.objects.select_for_update().filter(pk=model.pk).first()
+    if stored is None:
+        raise ValidationError("This monetization model no longer exists.")
+    before = model_snapshot(stored)
+    for field, value in changes.items():
+        setattr(stored, field, value)
+    stored.subscription_interval = stored.subscription_interval or ""
+    stored.features = _clean_features(stored.features)
+    _updated_by_staff(model, stored=stored, actor=actor, before=before, request=request)
+    return model
+
+
+@transaction.atomic
+def monetization_delete_by_staff(
+    *, model: MonetizationModel, actor, request=None
+) -> None:
+    model_delete_by_staff(instance=model, actor=actor, request=request)
+
+
 # --- posts --------------------------------------------------------------------
 
 
@@ -524,7 +782,8 @@ def post_create(
 
 
 def _ensure_author(post: Post, actor) -> None:
-    if actor is None or not (actor.pk == post.author_id or actor.is_staff):
+    # Staff change posts from the admin, through the *_by_staff services.
+    if actor is None or actor.pk != post.author_id:
         raise PermissionDenied("Only the author can change this post.")
 
 
@@ -542,3 +801,37 @@ def post_update(
 def post_delete(*, post: Post, actor) -> None:
     _ensure_author(post, actor)
     post.delete()
+
+
+POST_STAFF_FIELDS = frozenset({"author", "app", "title", "content", "published"})
+
+
+@transaction.atomic
+def post_create_by_staff(*, post: Post, actor, request=None) -> Post:
+    """Save a post staff added in the admin (on behalf of its author)."""
+    post.title = (post.title or "").strip()
+    post.content = (post.content or "").strip()
+    _created_by_staff(post, actor=actor, request=request)
+    return post
+
+
+@transaction.atomic
+def post_update_by_staff(*, post: Post, actor, changes: dict, request=None) -> Post:
+    """Staff's edit from the admin, with one audit row of old and new values."""
+    _ensure_staff(actor)
+    _staff_fields_check(changes, POST_STAFF_FIELDS)
+    stored = Post.objects.select_for_update().filter(pk=post.pk).first()
+    if stored is None:
+        raise ValidationError("This post no longer exists.")
+    before = model_snapshot(stored)
+    for field, value in changes.items():
+        if field in ("title", "content"):
+            value = (value or "").strip()
+        setattr(stored, field, value)
+    _updated_by_staff(post, stored=stored, actor=actor, before=before, request=request)
+    return post
+
+
+@transaction.atomic
+def post_delete_by_staff(*, post: Post, actor, request=None) -> None:
+    model_delete_by_staff(instance=post, actor=actor, request=request)

@@ -137,6 +137,8 @@ def environment(url: str, static_root: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         # The slow-query log would flood the console under load.
         "SLOW_QUERY_MS": "100000",
+        # The API's per-key limit would turn the load into 429s.
+        "API_RATE_LIMIT_PER_MINUTE": "100000000",
     }
 
 
@@ -299,6 +301,15 @@ class Subjects:
     heavy: object
     app_id: str
     cookies: dict[str, str] = field(default_factory=dict)  # who -> Cookie header
+    api_token: str = ""  # the heavy user's API key (who="api")
+
+    def headers(self, who: str | None) -> tuple[str, ...]:
+        if who == "api":
+            return (
+                f"Authorization: Bearer {self.api_token}",
+                "Content-Type: application/json",
+            )
+        return (f"Cookie: {self.cookies[who]}",) if who else ()
 
 
 def subjects_prepare() -> Subjects:
@@ -365,6 +376,11 @@ def subjects_prepare() -> Subjects:
             session[SESSION_KEY] = outcome.as_session()
             session.save()
         subjects.cookies[who] = f"{cookie_name}={key}"
+    from api.services import api_key_create
+
+    subjects.api_token = api_key_create(
+        user=heavy, name="bench", scopes=["read", "write"]
+    )[1]
     return subjects
 
 
@@ -372,8 +388,10 @@ def subjects_prepare() -> Subjects:
 class Page:
     name: str
     path: str
-    who: str | None  # None: signed out
+    who: str | None  # None: signed out; "api": the heavy user's API key
     expect: str = ""  # text the page must contain
+    method: str = "GET"
+    body: str = ""
 
 
 def pages_for(subjects: Subjects) -> list[Page]:
@@ -387,6 +405,18 @@ def pages_for(subjects: Subjects) -> list[Page]:
         Page("search, cached result (signed in)", "/search/", "heavy", "saas pricing"),
         Page("search history (signed in)", "/search/history/", "heavy"),
         Page("billing (signed in)", "/billing/", "heavy"),
+        # The API equivalents of the search page and the history page.
+        Page(
+            "API: search, cached result",
+            "/api/v1/searches",
+            "api",
+            '"cache_hit": true',
+            method="POST",
+            body=json.dumps(
+                {"keywords": ["saas pricing", "keyword tool", "launch checklist"]}
+            ),
+        ),
+        Page("API: search history", "/api/v1/history", "api"),
         Page("admin: search history", "/admin/searches/searchhistory/", "admin"),
         Page("admin: apps", "/admin/apps_catalog/app/", "admin"),
     ]
@@ -400,11 +430,22 @@ def queries_per_page(pages: list[Page], subjects: Subjects) -> dict[str, int]:
     counts = {}
     for page in pages:
         client = Client(HTTP_HOST=HOST)
-        if page.who:
+        extra = {}
+        if page.who == "api":
+            extra["headers"] = {"Authorization": f"Bearer {subjects.api_token}"}
+        elif page.who:
             client.cookies.load(subjects.cookies[page.who])
-        client.get(page.path)  # warm: session activity, caches
+
+        def call(page=page, client=client, extra=extra):
+            if page.method == "POST":
+                return client.post(
+                    page.path, page.body, content_type="application/json", **extra
+                )
+            return client.get(page.path, **extra)
+
+        call()  # warm: session activity, caches
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(page.path)
+            response = call()
         body = response.content.decode(errors="replace")
         if response.status_code != 200:
             raise SystemExit(f"{page.path} answered {response.status_code}")
@@ -603,10 +644,18 @@ def wrk(
 def load_pages(server: Gunicorn, pages, subjects, duration, connections) -> dict:
     results = {}
     for page in pages:
-        headers = (f"Cookie: {subjects.cookies[page.who]}",) if page.who else ()
+        headers = subjects.headers(page.who)
         url = server.base + page.path
-        wrk(url, duration=2, connections=connections, headers=headers)  # warm-up
-        result = wrk(url, duration=duration, connections=connections, headers=headers)
+        request = {"WRK_METHOD": page.method, "WRK_BODY": page.body}
+        # warm-up
+        wrk(url, duration=2, connections=connections, headers=headers, env=request)
+        result = wrk(
+            url,
+            duration=duration,
+            connections=connections,
+            headers=headers,
+            env=request,
+        )
         log(
             f"{page.name:38} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f}"
             f"  p95 {result['p95_ms']:7.2f}  p99 {result['p99_ms']:7.2f} ms"
@@ -1312,7 +1361,8 @@ def report(scale: str, data: dict) -> str:
     for page in data["pages"]:
         r = data["load"][page["name"]]
         lines.append(
-            f"| {page['name']} | `{page['path']}` | {r['rps']:.0f} | "
+            f"| {page['name']} | `{page.get('method', 'GET')} {page['path']}` | "
+            f"{r['rps']:.0f} | "
             f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | "
             f"{r['p50_ms'] / floor['p50_ms']:.1f} | "
             f"{data['queries'].get(page['name'], '-')} | {r['non_2xx']} |"
@@ -1549,7 +1599,7 @@ def main(argv=None) -> int:
         "row_counts": row_counts(),
         "seed": seed,
         "copy": copy,
-        "pages": [{"name": p.name, "path": p.path} for p in pages],
+        "pages": [{"name": p.name, "path": p.path, "method": p.method} for p in pages],
         "load": load,
         "queries": queries,
         "webhook": webhook,

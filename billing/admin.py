@@ -6,17 +6,23 @@ from django.utils.html import format_html
 
 from billing import services
 from billing.models import WebhookEvent
-from core.admin_tools import LargeTableAdmin, ReadOnlyAdmin, indexed_values_filter
+from core.admin_tools import (
+    IndexedSearchMixin,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+    indexed_values_filter,
+)
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
+class WebhookEventAdmin(LargeTableAdmin, IndexedSearchMixin, ReadOnlyAdmin):
     """Stripe deliveries: read-only audit trail, with a retry for FAILED events.
 
     Newest first (``webhookevent_created_idx``); filters: status (fixed
     choices, ``webhookevent_status_idx``) and type (values read through
-    ``webhookevent_type_idx``, no DISTINCT scan); search: exact event id (the
-    primary key).
+    ``webhookevent_type_idx``, no DISTINCT scan); search: any part of the event
+    id or type (``webhookevent_id_trgm_idx``, ``webhookevent_type_trgm_idx``);
+    an exact event id opens the event (the primary key).
     """
 
     list_display = (
@@ -32,9 +38,13 @@ class WebhookEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     # "Needs attention": processed but deliberately not applied (an event about
     # another subscription of the user's customer); webhookevent_attention_idx.
     list_filter = ("status", "needs_attention", indexed_values_filter("type"))
-    # "id__exact" is id = 'evt_…' (the primary key); "=id" would be UPPER(id).
-    search_fields = ("id__exact",)
-    search_help_text = "Exact Stripe event id (evt_…)."
+    # Any part: UPPER(col) LIKE '%…%' on the trigram indexes; an exact id
+    # jumps to the event (IndexedSearchMixin, through the primary key).
+    search_fields = ("id", "type")
+    search_help_text = (
+        "Any part of the Stripe event id (evt_…) or type (3+ letters). An exact "
+        "event id opens the event."
+    )
     ordering = ("-created_at",)
     actions = ["reprocess"]
     fields = (
@@ -79,7 +89,9 @@ class WebhookEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
                 skipped += 1
                 continue
             try:
-                event = services.webhook_event_process(event_id=event_id)
+                event = services.webhook_event_reprocess_by_staff(
+                    event_id=event_id, actor=request.user, request=request
+                )
             except OperationalError:
                 # A delivery of the same event holds the row past the timeout.
                 busy += 1

@@ -1,6 +1,8 @@
 import datetime as dt
 
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 
@@ -66,6 +68,15 @@ class WebhookEvent(models.Model):
                 fields=["-created_at"],
                 condition=models.Q(needs_attention=True),
                 name="webhookevent_attention_idx",
+            ),
+            # Admin search by any part of the event id or type.
+            GinIndex(
+                OpClass(Upper("id"), name="gin_trgm_ops"),
+                name="webhookevent_id_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper("type"), name="gin_trgm_ops"),
+                name="webhookevent_type_trgm_idx",
             ),
         ]
         constraints = [

@@ -38,7 +38,7 @@ from billing import stripe_api
 from billing.models import WebhookEvent
 from core.mail import mail_enqueue
 from core.models import AuditLog
-from core.services import audit_log_record
+from core.services import audit_log_changes, audit_log_record, model_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,41 @@ def webhook_event_process(*, event_id: str) -> WebhookEvent:
             return _webhook_event_process_locked(event_id=event_id)
     except _HandlerFailed as failed:
         return _webhook_event_failure_record(failed)
+
+
+# What a reprocess can change on an event row (never the payload).
+WEBHOOK_EVENT_OUTCOME_FIELDS = (
+    "status",
+    "attempts",
+    "error",
+    "note",
+    "needs_attention",
+    "last_attempt_at",
+    "processed_at",
+)
+
+
+def webhook_event_reprocess_by_staff(
+    *, event_id: str, actor, request=None
+) -> WebhookEvent:
+    """The admin's "reprocess": :func:`webhook_event_process`, then one audit
+    row with the event's outcome fields before and after (status, attempts,
+    error…), so the trail says who retried which event and what came of it.
+    Not one transaction: a failed handler's outcome must still be committed."""
+    before = model_snapshot(
+        WebhookEvent.objects.only(*WEBHOOK_EVENT_OUTCOME_FIELDS).get(pk=event_id),
+        fields=WEBHOOK_EVENT_OUTCOME_FIELDS,
+    )
+    event = webhook_event_process(event_id=event_id)
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
+        actor=actor,
+        target=event,
+        before=before,
+        after=model_snapshot(event, fields=WEBHOOK_EVENT_OUTCOME_FIELDS),
+        request=request,
+    )
+    return event
 
 
 def _webhook_event_process_locked(*, event_id: str) -> WebhookEvent:

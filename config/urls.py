@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
 
+from api.v1 import api as api_v1
 from config import views
 from core.ids import IdConverter
 
@@ -13,11 +14,15 @@ urlpatterns = [
     # replace allauth's (connections, sessions).
     path("", include("accounts.auth_urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", api_v1.urls),
+    # django-hijack's acquire/release (POST only): ADMIN support impersonation.
+    path("impersonate/", include("hijack.urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("apps_catalog.urls")),
     path("", include("searches.urls")),
     path("", include("billing.urls")),
+    path("", include("api.urls")),
     path("", include("core.urls")),
 ]
 

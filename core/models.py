@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
@@ -41,6 +42,15 @@ class AuditLog(models.Model):
         RESTORE = "restore", "Restore"
         UPDATED = "updated", "Updated"
         DELETED = "deleted", "Deleted"
+        # An ADMIN signed in as a user for support (accounts.impersonation).
+        IMPERSONATION_STARTED = "impersonation_started", "Impersonation started"
+        IMPERSONATION_ENDED = "impersonation_ended", "Impersonation ended"
+        # Database dashboard actions of an ADMIN (core.services).
+        QUERY_CANCELLED = "query_cancelled", "Database query cancelled"
+        QUERY_TERMINATED = "query_terminated", "Database connection terminated"
+        STATEMENT_STATS_RESET = "statement_stats_reset", "Statement statistics reset"
+        API_KEY_CREATED = "api_key_created", "API key created"
+        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
 
     id = IdField()
     actor = models.ForeignKey(
@@ -85,6 +95,20 @@ class AuditLog(models.Model):
                 Upper("actor_email"),
                 models.F("created_at").desc(),
                 name="auditlog_actor_email_idx",
+            ),
+            # Admin search by any part of the target, its id or the actor's
+            # email (UPPER(col) LIKE '%X%', what icontains compiles to).
+            GinIndex(
+                OpClass(Upper("target_repr"), name="gin_trgm_ops"),
+                name="auditlog_target_repr_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper("target_id"), name="gin_trgm_ops"),
+                name="auditlog_target_id_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper("actor_email"), name="gin_trgm_ops"),
+                name="auditlog_actor_email_trgm_idx",
             ),
         ]
 

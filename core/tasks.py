@@ -89,17 +89,14 @@ def backup_db(timestamp: int) -> str:
 )
 def db_health(timestamp: int) -> str:
     """``manage.py db_health``: check the database and the cache and record the
-    response time as the ``db.response_time_ms`` metric (the same row the
-    command writes). An unreachable database or a failed cache fails the job;
+    response time and connections in use as the ``db.response_time_ms`` and
+    ``db.connections`` metrics (the rows the command writes; the dashboard
+    charts them). An unreachable database or a failed cache fails the job;
     warnings (connections nearly used up…) are logged and the status returned."""
     report = health.health_report()
     database = report["database"]
     if database["connected"]:
-        services.metric_record(
-            metric="db.response_time_ms",
-            value=database["response_time_ms"],
-            tags={"source": "db_health"},
-        )
+        services.health_metrics_record(database=database, source="db_health")
     if not database["connected"]:
         raise MaintenanceJobFailed(
             f"Database unreachable: {database.get('error', 'error')}"

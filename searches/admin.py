@@ -11,7 +11,10 @@ from django.contrib import admin
 from core.admin_tools import IndexedSearchMixin, LargeTableAdmin, ReadOnlyAdmin
 from searches.models import APIUsage, SavedSearch, SearchHistory
 from searches.providers import PROVIDERS
-from searches.services import saved_search_delete, saved_search_rename
+from searches.services import (
+    saved_search_delete_by_staff,
+    saved_search_rename_by_staff,
+)
 
 
 class UserOrIdSearch(IndexedSearchMixin):
@@ -59,7 +62,14 @@ class StatusClassFilter(admin.SimpleListFilter):
 @admin.register(SavedSearch)
 class SavedSearchAdmin(LargeTableAdmin, UserOrIdSearch, admin.ModelAdmin):
     """Newest first (``savedsearch_created_idx``); filter: match type
-    (``savedsearch_match_created_idx``)."""
+    (``savedsearch_match_created_idx``); search also by any part of the name
+    (``savedsearch_name_trgm_idx``)."""
+
+    search_fields = ("name", "id__exact", "user__id__exact")
+    search_help_text = (
+        "Any part of the name (3+ letters), a user's exact email or id, or an "
+        "exact row id."
+    )
 
     list_display = (
         "name",
@@ -98,10 +108,18 @@ class SavedSearchAdmin(LargeTableAdmin, UserOrIdSearch, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        saved_search_rename(saved_search=obj, name=obj.name)
+        saved_search_rename_by_staff(
+            saved_search=obj, name=obj.name, actor=request.user, request=request
+        )
 
     def delete_model(self, request, obj):
-        saved_search_delete(saved_search=obj)
+        saved_search_delete_by_staff(
+            saved_search=obj, actor=request.user, request=request
+        )
+
+    def delete_queryset(self, request, queryset):
+        for saved_search in queryset:
+            self.delete_model(request, saved_search)
 
 
 @admin.register(SearchHistory)

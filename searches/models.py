@@ -7,7 +7,9 @@ keyset pagination, admin filters) and nothing else, so inserts stay cheap.
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
@@ -94,6 +96,11 @@ class SavedSearch(models.Model):
             models.Index(
                 fields=["match_type", "-created_at"],
                 name="savedsearch_match_created_idx",
+            ),
+            # Admin search by any part of the name (UPPER(name) LIKE '%X%').
+            GinIndex(
+                OpClass(Upper("name"), name="gin_trgm_ops"),
+                name="savedsearch_name_trgm_idx",
             ),
         ]
 
@@ -193,6 +200,9 @@ class APIUsage(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # The API key's visible prefix (lp_live_ab12) for /api/v1/ calls made with
+    # one; empty for the session endpoint and unauthenticated calls.
+    key_prefix = models.CharField(max_length=16, blank=True, default="", db_default="")
     timestamp = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -209,6 +219,13 @@ class APIUsage(models.Model):
         indexes = [
             # A user's calls over a period (rate analytics, billing data).
             models.Index(fields=["user", "timestamp"], name="apiusage_user_time_idx"),
+            # One key's calls over a period (which script is this?); only rows
+            # made with a key are in it.
+            models.Index(
+                fields=["key_prefix", "timestamp"],
+                name="apiusage_key_time_idx",
+                condition=~models.Q(key_prefix=""),
+            ),
             # Calls of one endpoint over a period; admin endpoint filter.
             models.Index(
                 fields=["endpoint", "timestamp"], name="apiusage_endpoint_time_idx"

@@ -167,6 +167,7 @@ API_USAGE_COLUMNS = (
     "duration_ms",
     "ip_address",
     "user_agent",
+    "key_prefix",
     "timestamp",
     "created_at",
 )
@@ -242,6 +243,7 @@ def api_usage_rows(
             rng.randint(5, 900),
             "127.0.0.1",
             USER_AGENTS[2],
+            "",  # the session endpoint: no API key
             at,
             at,
         )

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.db import connections, router
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connections, router, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -27,7 +27,8 @@ from accounts.selectors import (
     tier_effective,
     tier_effective_sql,
 )
-from core.services import rows_delete_in_batches
+from core.models import AuditLog
+from core.services import audit_log_changes, model_snapshot, rows_delete_in_batches
 from searches.models import (
     MAX_KEYWORD_LENGTH,
     MAX_KEYWORDS,
@@ -147,15 +148,18 @@ def keywords_parse(raw: str | list | tuple | None) -> list[str]:
                 "(such as a NUL byte); remove it."
             )
             continue
-        keyword = " ".join(part.split()).lower()
+        keyword = " ".join(part.split())
         if not keyword:
             continue
+        # Measured before lower-casing, which can lengthen text ("İ" is two
+        # characters in lower case): the limit is on what the person typed.
         if len(keyword) > MAX_KEYWORD_LENGTH:
             errors.append(
                 f"Keyword “{keyword[:30]}…” is {len(keyword)} characters long; "
                 f"the most is {MAX_KEYWORD_LENGTH}."
             )
             continue
+        keyword = keyword.lower()
         if keyword.casefold() in seen:
             continue
         seen.add(keyword.casefold())
@@ -533,6 +537,59 @@ def saved_search_delete(*, saved_search: SavedSearch) -> None:
     saved_search.delete()
 
 
+@transaction.atomic
+def saved_search_rename_by_staff(
+    *, saved_search: SavedSearch, name: str, actor, request=None
+) -> SavedSearch:
+    """The admin's one edit of a saved search (its results are evidence),
+    recorded with the old and new name."""
+    _staff_check(actor)
+    old = SavedSearch.objects.values_list("name", flat=True).get(pk=saved_search.pk)
+    saved_search_rename(saved_search=saved_search, name=name)
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
+        actor=actor,
+        target=saved_search,
+        before={"name": old},
+        after={"name": saved_search.name},
+        request=request,
+    )
+    return saved_search
+
+
+# What a deletion's audit row keeps of a saved search (not the results).
+SAVED_SEARCH_AUDIT_FIELDS = (
+    "name",
+    "user",
+    "keyword_count",
+    "location",
+    "language",
+    "match_type",
+    "provider",
+)
+
+
+@transaction.atomic
+def saved_search_delete_by_staff(
+    *, saved_search: SavedSearch, actor, request=None
+) -> None:
+    _staff_check(actor)
+    audit_log_changes(
+        action=AuditLog.Action.DELETED,
+        actor=actor,
+        target=saved_search,
+        before=model_snapshot(saved_search, fields=SAVED_SEARCH_AUDIT_FIELDS),
+        after={},
+        request=request,
+    )
+    saved_search_delete(saved_search=saved_search)
+
+
+def _staff_check(actor) -> None:
+    if actor is None or not getattr(actor, "is_staff", False):
+        raise PermissionDenied("Only staff can do this.")
+
+
 # --- monthly reset and API usage --------------------------------------------------
 
 
@@ -560,11 +617,13 @@ def api_usage_record(
     duration_ms: int,
     ip_address: str | None,
     user_agent: str,
+    key_prefix: str = "",
 ) -> APIUsage:
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
     return APIUsage.objects.create(
         user=user,
+        key_prefix=key_prefix[:16],
         endpoint=endpoint[:200],
         method=method[:10],
         status_code=status_code,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from procrastinate.contrib.django import app
 
+from core.services import metric_daily_counts_record
 from core.tasks import MAINTENANCE_QUEUE
 from searches import services
+from searches.models import SearchHistory
 
 
 @app.periodic(cron="5 0 * * *", periodic_id="usage_reset_monthly")
@@ -30,3 +32,21 @@ def usage_reset_monthly(timestamp: int) -> int:
 def api_usage_prune(timestamp: int) -> int:
     """Delete API usage rows older than ``API_USAGE_RETENTION_DAYS``."""
     return services.api_usage_prune()
+
+
+@app.periodic(cron="50 * * * *", periodic_id="searches_per_day_record")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="searches.searches_per_day_record",
+    name="searches.searches_per_day_record",
+)
+def searches_per_day_record(timestamp: int) -> int:
+    """Record searches per UTC day (search history rows, by ``searched_at``,
+    along ``searchhist_time_idx``) as the ``searches.per_day`` metric the
+    database dashboard charts: today recounted each hour, finished days once.
+    Returns the days written."""
+    return metric_daily_counts_record(
+        metric="searches.per_day",
+        queryset=SearchHistory.objects.all(),
+        field="searched_at",
+    )

@@ -1,5 +1,11 @@
 -- Prints one JSON line with the run's numbers for bench/run.py to parse.
--- Extra headers (Cookie) come from wrk's -H option.
+-- Extra headers (Cookie) come from wrk's -H option; WRK_METHOD and WRK_BODY
+-- (bench/run.py) make it a POST with a JSON body (the API's search).
+wrk.method = os.getenv("WRK_METHOD") or "GET"
+local body = os.getenv("WRK_BODY")
+if body and body ~= "" then
+  wrk.body = body
+end
 done = function(summary, latency, requests)
   local seconds = summary.duration / 1e6
   local e = summary.errors

@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     # Form widget templates for FORM_RENDERER = TemplatesSetting (below).
     "django.forms",
+    # The public API's docs (vendored Swagger UI) and schemas.
+    "ninja",
     "django.contrib.postgres",
     "allauth",
     "allauth.account",
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
     "csp",
     # request.htmx: views answer a partial to htmx requests (the requirements board).
     "django_htmx",
+    # Support staff impersonation (accounts.impersonation; README "Admin at scale").
+    "hijack",
     # Project apps, bottom layer first (docs/architecture.md). A command in an
     # app overrides Django's own of the same name, which is how core's `migrate`
     # switches to DIRECT_URL.
@@ -48,6 +52,7 @@ INSTALLED_APPS = [
     "apps_catalog",
     "searches",
     "billing",
+    "api",
     "ops",
 ]
 
@@ -65,6 +70,8 @@ MIDDLEWARE = [
     # from WhiteNoise, which answers above this line). Django pads compressed
     # bodies with random bytes against BREACH.
     "django.middleware.gzip.GZipMiddleware",
+    # /api/v1/: usage rows, RateLimit-* headers, problem details for any error.
+    "api.middleware.ApiMiddleware",
     # A database outage in anything below (sessions, auth, views) answers a
     # branded 503 page, not a 500; the middleware above still add their headers.
     "core.middleware.DatabaseUnavailableMiddleware",
@@ -78,6 +85,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # No /admin/ for a session impersonating a user (accounts.impersonation).
+    # django-hijack's HijackUserMiddleware is left out: it only sets
+    # user.is_hijacked and injects its own banner; base.html reads the session.
+    "accounts.impersonation.ImpersonationAdminGuardMiddleware",
     # ADMIN accounts without a second factor are sent to enrol before /admin/.
     "accounts.middleware.AdminMFARequiredMiddleware",
     # allauth's UserSessionsMiddleware, throttled to one write a minute per browser.
@@ -154,6 +165,13 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
+
+# --- Impersonation (django-hijack; accounts.impersonation) ----------------------
+# Only an ADMIN with a second factor may impersonate, and only an active USER.
+HIJACK_PERMISSION_CHECK = "accounts.impersonation.impersonation_allowed"
+# django-hijack's own notification carries inline style and script, which the
+# site's CSP refuses: base.html renders accounts/_impersonation_banner.html.
+HIJACK_INSERT_BEFORE = None
 
 # --- accounts / allauth ----------------------------------------------------------
 # Passwordless: email is the identity; people sign in by magic link (accounts app)
@@ -457,3 +475,8 @@ SILENCED_SYSTEM_CHECKS = [
     # which the check does not recognise.
     "auth.W004",
 ]
+
+# --- Public API (api/, README "API") ---------------------------------------------
+API_V1_PREFIX = "/api/v1/"
+# Requests per minute per API key (429 with Retry-After past it).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=120)

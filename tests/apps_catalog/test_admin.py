@@ -134,9 +134,9 @@ def test_admin_hard_delete_keeps_forks_and_counts(admin_client):
     assert App.objects.get(pk=parent.pk).fork_count == 0
 
 
-def test_admin_change_form_cannot_change_status_or_parent_behind_the_services(
-    admin_client,
-):
+def test_admin_change_form_changes_status_only_through_the_service(admin_client):
+    """Status goes through app_update_by_staff (the parent's fork count
+    follows); the parent itself stays read-only."""
     parent = AppFactory()
     fork = services.app_fork(app=parent, actor=AppFactory().owner)
     other = AppFactory()
@@ -160,7 +160,8 @@ def test_admin_change_form_cannot_change_status_or_parent_behind_the_services(
     fork.refresh_from_db()
     assert (fork.name, fork.status, fork.forked_from_id) == (
         "Renamed by staff",
-        App.Status.DRAFT,
+        App.Status.DELETED,
         parent.pk,
     )
-    assert App.objects.get(pk=parent.pk).fork_count == 1
+    assert fork.deleted_at is not None
+    assert App.objects.get(pk=parent.pk).fork_count == 0

@@ -110,7 +110,7 @@ def test_staff_may_restore_after_the_trash_expired(user, admin_user):
 
     with pytest.raises(ValidationError):
         services.app_restore(app=app, actor=user)
-    services.app_restore(app=app, actor=admin_user)
+    services.app_restore(app=app, actor=admin_user, by_staff=True)
 
     assert App.objects.get(pk=app.pk).status == App.Status.DRAFT
 

@@ -91,6 +91,7 @@ def _owner_pages(w):
         "/accounts/sessions/",
         "/accounts/3rdparty/",
         "/accounts/2fa/",
+        "/account/api-keys/",
         "/apps/",
         "/apps/new/",
         f"/apps/{a}/",

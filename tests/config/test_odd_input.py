@@ -25,6 +25,7 @@ from django.urls import NoReverseMatch, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
 
 from accounts import services as account_services
+from api.services import api_key_create
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
 from searches.models import SavedSearch, SearchHistory
 from tests.accounts.factories import UserFactory
@@ -158,6 +159,9 @@ def route_values(name: str, objects: dict) -> dict:
         "pk": pk,
         "secret": objects.get("secret", DEAD_SECRET),
         "export_id": objects.get("export", "nosuchexport"),
+        # The API's path parameters (api/v1.py) and the account's API keys.
+        "saved_id": objects["saved"],
+        "key_id": objects.get("api_key", "z" + "0" * 24),
         "key": "nosuchkey",
         "uidb36": "1z",
     }
@@ -303,6 +307,7 @@ def swept(user, stripe_api):
     # A live sign-in link of the user: its route answers its real pages.
     request_link(Client(), user.email)
     objects["secret"] = last_link().strip("/").rsplit("/", 1)[1]
+    objects["api_key"] = api_key_create(user=user, name="swept")[0].pk
     return objects, routes(objects)
 
 
@@ -319,6 +324,9 @@ def test_every_route_is_swept(swept):
         "/billing/portal/",
         "/billing/webhook/",
         "/api/keywords/",
+        "/api/v1/searches",
+        f"/api/v1/saved-searches/{objects['saved']}",
+        "/account/api-keys/",
         f"/accounts/magic/{objects['secret']}/",
     ):
         assert expected in paths
@@ -423,6 +431,9 @@ def test_admin_forms_never_answer_a_500(admin_user, capsys):
 # Refusing a missing token is not the rule here: Stripe signs its calls and
 # sends no token (billing.views.webhook checks the signature instead).
 CSRF_EXEMPT = {"/billing/webhook/"}
+# The public API reads no cookie (a bearer key or nothing), so a forged
+# cross-site request carries no credentials: there is no token to check.
+CSRF_EXEMPT_PREFIXES = ("/api/v1/",)
 
 
 def test_every_post_route_refuses_a_request_without_its_csrf_token(swept, user, capsys):
@@ -438,7 +449,11 @@ def test_every_post_route_refuses_a_request_without_its_csrf_token(swept, user, 
                 trusting.force_login(user)
                 guarded.force_login(user)
             answer = trusting.post(path, {"name": "probe"}).status_code
-            if answer in (404, 405) or path in CSRF_EXEMPT:
+            if (
+                answer in (404, 405)
+                or path in CSRF_EXEMPT
+                or path.startswith(CSRF_EXEMPT_PREFIXES)
+            ):
                 continue  # not a POST route (for this visitor)
             checked += 1
             response = guarded.post(path, {"name": "probe", "email": user.email})

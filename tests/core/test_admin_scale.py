@@ -21,13 +21,14 @@ from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import MagicLink, User
-from apps_catalog.models import App
+from apps_catalog.models import App, Requirement
 from core.admin_tools import EstimatedCountPaginator, LargeTableAdmin, listed_columns
 from searches.models import SearchHistory
 from tests.accounts.factories import UserFactory
@@ -291,7 +292,8 @@ def test_values_filter_reads_distinct_values_through_the_index(admin_client):
 
 
 def _search_plan(client, label, term, *, force_index=True, bitmap=False):
-    response, _ = _get(client, _url(label) + "?" + urlencode({"q": term}))
+    # p=1: a term naming one row exactly would otherwise open that row.
+    response, _ = _get(client, _url(label) + "?" + urlencode({"q": term, "p": 1}))
     cl = response.context["cl"]
     nodes = _explain(
         cl.queryset.order_by(), no_seqscan=force_index, no_sort=False, bitmap=bitmap
@@ -332,18 +334,50 @@ def many_users(transactional_db):
     _analyze("accounts_user")
 
 
+def _index_names(nodes) -> set[str]:
+    return {n.get("Index Name") for n in nodes}
+
+
 @pytest.mark.django_db(transaction=True)
-def test_user_search_is_an_index_prefix_match(admin_client, many_users):
-    target = UserFactory(email="Zed.Prefix@example.com", name="Zed")
+def test_user_search_finds_any_part_of_the_email_and_name(admin_client, many_users):
+    target = UserFactory(email="zed.middleton@example.com", name="Zed Quinlander")
     _analyze("accounts_user")
-    # 5,000 rows: the planner picks the indexes on its own (no enable_* tricks).
-    cl, nodes = _search_plan(
-        admin_client, "accounts.user", "zed.pre", force_index=False
-    )
-    assert list(cl.result_list) == [target]
-    _assert_searched_by_index(nodes, "accounts_user", "user search")
-    used = {n.get("Index Name") for n in nodes}
-    assert {"user_email_prefix_idx", "user_name_prefix_idx"} <= used
+    # At 5,000 rows a sequential scan is still cheaper for the planner than a
+    # trigram GIN index, so (as for apps below) bitmap scans only: each needs an
+    # index condition, which shows the trigram index serves the whole search.
+    for term, index in (
+        ("dleto", "user_email_trgm_idx"),  # the middle of the email
+        ("MIDDLETON@EXAMPLE", "user_email_trgm_idx"),  # any case
+        ("inland", "user_name_trgm_idx"),  # the middle of the name
+    ):
+        cl, nodes = _search_plan(admin_client, "accounts.user", term, bitmap=True)
+        assert list(cl.result_list) == [target], term
+        _assert_searched_by_index(nodes, "accounts_user", f"user search {term}")
+        kinds = {(n["Node Type"], n.get("Index Name")) for n in nodes}
+        assert ("Bitmap Index Scan", index) in kinds, (term, kinds)
+    # Bulk users are found by a word of their name too.
+    cl, _ = _search_plan(admin_client, "accounts.user", "ulk 4999", bitmap=True)
+    assert [u.email for u in cl.result_list] == ["bulk4999@example.com"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_short_user_search_matches_the_start_through_indexes(admin_client, many_users):
+    target = UserFactory(email="zq@example.com", name="Zed")
+    _analyze("accounts_user")
+    response, _ = _get(admin_client, _url("accounts.user") + "?q=zq&p=1")
+    assert list(response.context["cl"].result_list) == [target]
+    assert b"match only the start" in response.content
+    # 'ZQ%': the prefix btrees for email and name, the word-start trigrams of
+    # the trigram indexes for the other names; never a pattern with nothing
+    # for an index to look up.
+    cl, nodes = _search_plan(admin_client, "accounts.user", "zq", bitmap=True)
+    _assert_searched_by_index(nodes, "accounts_user", "short user search")
+    assert {"user_email_prefix_idx", "user_name_prefix_idx"} <= _index_names(nodes)
+    # No letter or digit: only the exact fields search (no pattern at all).
+    cl, nodes = _search_plan(admin_client, "accounts.user", "%_", force_index=False)
+    assert list(cl.result_list) == []
+    _assert_searched_by_index(nodes, "accounts_user", "punctuation user search")
+    assert not any("~~" in str(n.get("Index Cond", "")) for n in nodes)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -370,6 +404,37 @@ def test_app_search_uses_trigram_owner_and_key_indexes(admin_client, many_users)
     assert list(cl.result_list) == [owned]
     _assert_searched_by_index(nodes, "apps_catalog_app", "app owner search")
     assert "app_owner_created_idx" in {n.get("Index Name") for n in nodes}
+    # A word from the middle of a description.
+    described = AppFactory(
+        name="Ledger", description="Split bills between flatmates, settle monthly."
+    )
+    _analyze("apps_catalog_app")
+    cl, nodes = _search_plan(admin_client, "apps_catalog.app", "flatmate", bitmap=True)
+    assert list(cl.result_list) == [described]
+    _assert_searched_by_index(nodes, "apps_catalog_app", "app description search")
+    kinds = {(n["Node Type"], n.get("Index Name")) for n in nodes}
+    assert ("Bitmap Index Scan", "app_description_trgm_idx") in kinds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requirement_search_finds_any_part_of_the_text(admin_client, many_users):
+    apps = App.objects.bulk_create(
+        App(name=f"App {i}", owner=owner)
+        for i, owner in enumerate(User.objects.all()[:50])
+    )
+    Requirement.objects.bulk_create(
+        Requirement(app=apps[i % 50], description=f"Plain requirement {i}")
+        for i in range(5000)
+    )
+    wanted = RequirementFactory(description="Offline mode syncs when reconnected")
+    _analyze("apps_catalog_requirement")
+    cl, nodes = _search_plan(
+        admin_client, "apps_catalog.requirement", "SYNCS WHEN", bitmap=True
+    )
+    assert list(cl.result_list) == [wanted]
+    _assert_searched_by_index(nodes, "apps_catalog_requirement", "requirement text")
+    kinds = {(n["Node Type"], n.get("Index Name")) for n in nodes}
+    assert ("Bitmap Index Scan", "requirement_desc_trgm_idx") in kinds
 
 
 @pytest.mark.django_db(transaction=True)
@@ -413,6 +478,24 @@ def test_history_search_uses_the_user_and_primary_key_indexes(
         ("account.emailaddress", "user"),
         ("socialaccount.socialaccount", "12345"),
         ("usersessions.usersession", "someone@example.com"),
+        # Substring searches (trigram indexes) and their short-term fallbacks.
+        ("accounts.magiclink", "nk1@exam"),
+        ("accounts.magiclink", "li"),
+        ("accounts.user", "omeon"),
+        ("accounts.user", "%"),
+        ("apps_catalog.app", "ab"),
+        ("apps_catalog.post", "st ti"),
+        ("apps_catalog.post", "Po"),
+        ("apps_catalog.requirement", "quirem"),
+        ("apps_catalog.requirement", "re"),
+        ("searches.savedsearch", "keyword"),
+        ("searches.savedsearch", "k"),
+        ("billing.webhookevent", "invoice.ty"),
+        ("billing.webhookevent", "ev"),
+        ("ops.auditlog", "xample.co"),
+        ("ops.auditlog", "a"),
+        ("ops.auditlog", "%_"),
+        ("account.emailaddress", "xampl"),
     ],
 )
 def test_other_searches_run_on_indexes(admin_client, label, term):
@@ -490,7 +573,7 @@ def _admin_of(label):
 def _listing_columns(label):
     model, model_admin = _admin_of(label)
     return listed_columns(
-        model, model_admin.list_display, model_admin.list_related_columns
+        model, model_admin.list_display, model_admin.list_related_columns, model_admin
     )
 
 
@@ -541,3 +624,264 @@ def test_changelist_loads_only_the_columns_it_lists(admin_client, label):
     }
     assert names <= keys | listed, names - keys - listed
     assert not names & NOT_LOADED.get(label, set())
+
+
+# -- exact terms open the row --------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_exact_id_or_email_opens_the_row(admin_client):
+    person = UserFactory(email="Exact.Person@example.com")
+    app = AppFactory(name="Exact")
+    event = _webhook()
+    entry = _audit_log()
+    for label, term, obj in (
+        ("accounts.user", " exact.person@EXAMPLE.com ", person),
+        ("accounts.user", person.pk, person),
+        ("apps_catalog.app", app.pk, app),
+        ("billing.webhookevent", event.pk, event),
+        ("ops.auditlog", entry.pk, entry),
+    ):
+        with CaptureQueriesContext(connection) as ctx:
+            response = admin_client.get(_url(label), {"q": term})
+        app_label, model = label.split(".")
+        assert response.status_code == 302, (label, term)
+        assert response.url == reverse(
+            f"admin:{app_label}_{model}_change", args=[quote(obj.pk)]
+        )
+        # One look-up through the primary key (and the email's unique index).
+        lookups = [
+            q["sql"]
+            for q in ctx.captured_queries
+            if _table(label) in q["sql"] and q["sql"].endswith("LIMIT 2")
+        ]
+        assert len(lookups) == 1, lookups
+    # Part of an email lists the matches; a filter or a page keeps the list.
+    for params in (
+        {"q": "exact.person"},
+        {"q": person.email, "role": "USER"},
+        {"q": person.email, "p": "1"},
+    ):
+        response = admin_client.get(_url("accounts.user"), params)
+        assert response.status_code == 200, params
+        assert list(response.context["cl"].result_list) == [person]
+
+
+# -- foreign keys link to their rows -------------------------------------------
+
+
+def _authenticator():
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.create(
+        user=UserFactory(), type=Authenticator.Type.WEBAUTHN, data={"name": "Key"}
+    )
+
+
+def _social_token():
+    from allauth.socialaccount.models import SocialToken
+
+    return SocialToken.objects.create(account=_social_account(), token="secret")
+
+
+# Lists with a foreign key column whose tables stay small (no LargeTableAdmin).
+LINKED_SMALL = {
+    "mfa.authenticator": _authenticator,
+    "socialaccount.socialtoken": _social_token,
+}
+
+
+def _fk_columns(label):
+    model, model_admin = _admin_of(label)
+    names = []
+    for name in model_admin.list_display:
+        try:
+            field = model._meta.get_field(name)
+        except Exception:  # a method column
+            continue
+        if field.many_to_one:
+            names.append(field)
+    return names
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "label", [*[lb for lb in LARGE if _fk_columns(lb)], *LINKED_SMALL]
+)
+def test_every_foreign_key_column_links_to_its_row(admin_client, label):
+    make = {**LARGE, **LINKED_SMALL}[label]
+    make()
+    _get(admin_client, _url(label))
+    _, few = _get(admin_client, _url(label))
+    rows = [make() for _ in range(6)]
+    response, many = _get(admin_client, _url(label))
+    # The links' text comes with the page's one row query: no query per row.
+    assert len(many) == len(few), "\n".join(many)
+    html = response.content.decode()
+    for row in rows:
+        for field in _fk_columns(label):
+            key = getattr(row, field.attname)
+            if key is None:
+                continue
+            related = field.related_model._meta
+            url = reverse(
+                f"admin:{related.app_label}_{related.model_name}_change", args=[key]
+            )
+            assert f'<a href="{url}"' in html, (label, field.name)
+
+
+@pytest.mark.django_db
+def test_audit_rows_link_actor_and_target_without_a_join(admin_client):
+    entry = _audit_log()
+    _, queries = _get(admin_client, _url("ops.auditlog"))
+    html = _get(admin_client, _url("ops.auditlog"))[0].content.decode()
+    user_url = reverse("admin:accounts_user_change", args=[entry.actor_id])
+    assert f'<a href="{user_url}" title="{entry.actor_email}">' in html
+    rows_sql = [q for q in queries if 'FROM "ops_auditlog"' in q and "ORDER BY" in q]
+    assert rows_sql and all("JOIN" not in q for q in rows_sql)
+
+
+# -- change pages list their relations -----------------------------------------
+
+
+def _user_world(user, n):
+    from allauth.socialaccount.models import SocialAccount
+
+    for _ in range(n):
+        i = next(_seq)
+        AppFactory(owner=user)
+        SavedSearchFactory(user=user)
+        SearchHistoryFactory(user=user)
+        APIUsageFactory(user=user)
+        PostFactory(author=user)
+        AuditLogFactory(actor=user, actor_email=user.email)
+        UserSession.objects.create(
+            user=user, ip="127.0.0.1", session_key=f"k{user.pk}{i}", user_agent="x"
+        )
+        SocialAccount.objects.create(user=user, provider="github", uid=f"{user.pk}{i}")
+        MagicLink.objects.create(
+            email=user.email,
+            user=user,
+            token_hash=hashlib.sha256(f"{user.pk}{i}".encode()).hexdigest(),
+            expires_at=timezone.now() + dt.timedelta(minutes=5),
+        )
+
+
+def _panel(response):
+    return {entry["label"]: entry for entry in response.context["related_panel"]}
+
+
+@pytest.mark.django_db
+def test_user_page_counts_its_relations_capped_with_constant_queries(
+    admin_client, monkeypatch
+):
+    from core.admin_tools import RelationsMixin
+
+    monkeypatch.setattr(RelationsMixin, "related_cap", 3)
+    ada = UserFactory(email="ada@example.com")
+    url = reverse("admin:accounts_user_change", args=[ada.pk])
+    _user_world(ada, 1)
+    _get(admin_client, url)
+    response, few = _get(admin_client, url)
+    panel = _panel(response)
+    assert panel["Apps"]["count_label"] == "1"
+    _user_world(ada, 4)
+    response, many = _get(admin_client, url)
+    assert len(many) == len(few), "\n".join(many)
+    panel = _panel(response)
+    for label in (
+        "Apps",
+        "Saved searches",
+        "Search history",
+        "API usage",
+        "Posts",
+        "Audit rows (as actor)",
+        "User sessions",
+        "Social accounts",
+        "Magic links",
+    ):
+        matches = [e for name, e in panel.items() if name.lower() == label.lower()]
+        assert matches, (label, list(panel), panel)
+        assert matches[0]["count_label"] == "3+", (label, matches[0])
+    assert "Authenticators" in panel or "authenticators" in str(panel).lower()
+    html = response.content.decode()
+    apps_url = reverse("admin:apps_catalog_app_changelist") + f"?owner__exact={ada.pk}"
+    assert f'href="{apps_url}"' in html
+    assert "3+" in html
+
+
+def _related_count_sql(queries):
+    return [q for q in queries if q.startswith("SELECT COUNT(*) FROM (SELECT")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("which", ["user", "app"])
+def test_related_counts_and_filtered_lists_use_indexes(admin_client, which):
+    ada = UserFactory(email="ada@example.com")
+    _user_world(ada, 2)
+    app = AppFactory(owner=ada, name="Habit Tracker")
+    AppFactory(forked_from=app)
+    RequirementFactory(app=app)
+    MonetizationModelFactory(app=app)
+    PostFactory(app=app)
+    obj = ada if which == "user" else app
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    response, queries = _get(admin_client, url)
+    counts = _related_count_sql(queries)
+    assert len(counts) == len(response.context["related_panel"]) >= 4
+    for sql in counts:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+            plan = cursor.fetchone()[0]
+            cursor.execute("RESET enable_seqscan")
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        nodes = list(_plan_nodes(plan[0]["Plan"]))
+        assert not any(n.get("Disabled") for n in nodes), sql
+    # Each link opens the list filtered by this row, titled after it, with
+    # breadcrumbs through it, read through an index.
+    for entry in response.context["related_panel"]:
+        listed, _ = _get(admin_client, entry["url"])
+        cl = listed.context["cl"]
+        assert cl.result_count == entry["count"], entry
+        if isinstance(cl.model_admin, LargeTableAdmin):
+            # (Small read-only lists, like two-factor methods, may sort.)
+            _assert_indexed(_explain(cl.result_list), entry["url"])
+        if "target_type" not in entry["url"]:
+            html = listed.content.decode()
+            assert f'<a href="{url}">' in html, entry["url"]
+            assert (
+                f" of {obj}" in listed.context["title"]
+                or f": {obj})" in (listed.context["title"])
+            ), listed.context["title"]
+
+
+@pytest.mark.django_db
+def test_app_page_lists_forks_requirements_models_and_posts(admin_client):
+    app = AppFactory(name="Habit Tracker")
+    AppFactory(forked_from=app)
+    RequirementFactory.create_batch(2, app=app)
+    MonetizationModelFactory(app=app)
+    PostFactory(app=app)
+    url = reverse("admin:apps_catalog_app_change", args=[app.pk])
+    panel = _panel(admin_client.get(url))
+    assert panel["Forks"]["count"] == 1
+    assert panel["Requirements"]["count"] == 2
+    assert panel["Monetization models"]["count"] == 1
+    assert panel["Posts"]["count"] == 1
+    response = admin_client.get(panel["Forks"]["url"])
+    assert response.context["title"] == "Apps (forked from: Habit Tracker)"
+
+
+@pytest.mark.django_db
+def test_a_bad_relation_filter_is_answered_not_a_500(admin_client):
+    for params in (
+        {"owner__exact": "nobody"},
+        {"owner__exact": "\x00"},
+        {"owner__email__exact": "x@example.com"},
+        {"forked_from__exact": ""},
+    ):
+        response = admin_client.get(_url("apps_catalog.app"), params)
+        assert response.status_code in (200, 302, 400), params

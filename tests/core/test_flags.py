@@ -169,4 +169,5 @@ def test_feature_flag_save_records_audit_and_creator(admin_user, user):
     row = AuditLog.objects.get(action=AuditLog.Action.FLAG_CHANGED)
     assert row.actor == admin_user
     assert row.target_id == flag.pk
-    assert row.changes["rollout_percent"] == 10
+    assert row.changes["rollout_percent"] == {"old": None, "new": 10}
+    assert row.changes["allowed_users"] == {"old": [], "new": [str(user.pk)]}

@@ -109,9 +109,11 @@ def test_db_health_job_records_the_commands_metric():
     # "degraded" (a late job queue) is reported, not failed.
     assert tasks.db_health(timestamp=0) != "error"
 
-    metric = SystemMetric.objects.get()
-    assert metric.metric == "db.response_time_ms"
+    metric = SystemMetric.objects.get(metric="db.response_time_ms")
     assert metric.tags == {"source": "db_health"}
+    # And the connections in use, which the dashboard charts too.
+    connections = SystemMetric.objects.get(metric="db.connections")
+    assert connections.value >= 1
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.health import health_report
-from core.services import metric_record
+from core.services import health_metrics_record
 
 
 class Command(BaseCommand):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-record",
             action="store_true",
-            help="Do not store the response time in SystemMetric.",
+            help="Do not store the response time and connections in SystemMetric.",
         )
 
     def handle(self, *args, no_record, **options):
@@ -34,11 +34,7 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Cache: FAILED ({cache.get('error', 'no echo')})")
             if not no_record:
-                metric_record(
-                    metric="db.response_time_ms",
-                    value=db["response_time_ms"],
-                    tags={"source": "db_health"},
-                )
+                health_metrics_record(database=db, source="db_health")
         else:
             self.stdout.write(
                 f"Database: UNREACHABLE after {db['response_time_ms']} ms "

@@ -1,0 +1,53 @@
+"""Per-key requests per minute, counted in the shared cache (Redis in
+production, so every web process sees the same count).
+
+A fixed one-minute window: simple, one round trip (``incr``), and the
+``RateLimit-*`` headers can say exactly when it resets.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    @property
+    def exceeded(self) -> bool:
+        return self.remaining < 0
+
+    def headers(self) -> dict[str, str]:
+        """The IETF draft's fields (RateLimit-Limit / -Remaining / -Reset) that
+        clients and gateways read, plus Retry-After when refused."""
+        values = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(self.remaining, 0)),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+        if self.exceeded:
+            values["Retry-After"] = str(self.reset_seconds)
+        return values
+
+
+def rate_limit_hit(key_id: str, *, now: float | None = None) -> RateLimitState:
+    """Count one request of key ``key_id`` in the current minute."""
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    now = time.time() if now is None else now
+    window = int(now // 60)
+    cache_key = f"api-rate:{key_id}:{window}"
+    # incr first: one round trip in the common case (the counter exists);
+    # the first request of a window creates it.
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:
+        count = 1 if cache.add(cache_key, 1, timeout=120) else cache.incr(cache_key)
+    reset = 60 - int(now % 60)
+    return RateLimitState(limit=limit, remaining=limit - count, reset_seconds=reset)
