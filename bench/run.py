@@ -497,7 +497,7 @@ def main_queries(subjects: Subjects) -> dict[str, object]:
             App.objects.visible_to(None).select_related("owner").get(pk=subjects.app_id)
         ),
         "my apps (signed in)": lambda: list(catalog.apps_of_owner(owner=heavy)[:20]),
-        "search history (signed in)": lambda: searches.history_page(user=heavy)[0],
+        "search history (signed in)": lambda: searches.history_page(user=heavy).rows,
         "saved searches (signed in)": lambda: list(
             searches.saved_searches_for(saved_owner)[:SAVED_PAGE_SIZE]
         ),

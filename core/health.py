@@ -7,6 +7,7 @@ import time
 from django.core.cache import cache
 from django.db import DatabaseError, connections
 
+from core import replica
 from core.jobs import queue_health
 
 # Share of max_connections in use above which the report carries a warning.
@@ -74,16 +75,48 @@ def check_queue() -> dict:
     return {**health.as_dict(), "response_time_ms": _elapsed_ms(started)}
 
 
+def check_replica() -> dict:
+    """The read replica (only with DATABASE_READ_URL): reachable, lag in
+    seconds and bytes (bytes against the primary's current WAL position), and
+    where reads go: ``primary`` while it lags beyond REPLICA_MAX_LAG_SECONDS
+    or cannot be read."""
+    limit = replica.max_lag_seconds()
+    result = {"connected": False, "max_lag_seconds": limit, "reads": "primary"}
+    primary_lsn = None
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL"
+                " ELSE pg_current_wal_lsn()::text END"
+            )
+            primary_lsn = cursor.fetchone()[0]
+    except DatabaseError:
+        connections["default"].close_if_unusable_or_obsolete()
+    try:
+        lag = replica.measure_lag(primary_lsn=primary_lsn)
+    except DatabaseError as exc:
+        connections[replica.REPLICA_ALIAS].close_if_unusable_or_obsolete()
+        result["error"] = exc.__class__.__name__
+        return result
+    result.update(lag.as_dict(), connected=True)
+    if not lag.exceeds(limit):
+        result["reads"] = "replica"
+    return result
+
+
 def health_report() -> dict:
-    """The health of the database, the cache and the job queue (the last two
-    checked when the database is reachable).
+    """The health of the database, the cache, the job queue and the read
+    replica when there is one (all but the database checked only when the
+    database is reachable).
 
     ``status`` is ``error`` when the database is unreachable or the cache fails
     (/healthz answers 503: take this instance out). It is ``degraded`` when the
     job queue is behind or unreadable (/healthz still answers 200: the site
     serves pages and queues jobs, and another web instance would not help); the
-    queue's reasons are added to the warnings. A connection count close to
-    ``max_connections`` only adds a warning.
+    queue's reasons are added to the warnings; so is a read replica that is
+    unreachable or lags beyond REPLICA_MAX_LAG_SECONDS (reads use the primary
+    meanwhile). A connection count close to ``max_connections`` only adds a
+    warning.
     """
     database = check_database()
     report = {"status": "ok", "database": database, "warnings": []}
@@ -100,12 +133,35 @@ def health_report() -> dict:
         report["warnings"].extend(
             f"Job queue: {reason}" for reason in report["queue"]["reasons"]
         )
+    if replica.replica_configured():
+        report["replica"] = check_replica()
+        reason = _replica_warning(report["replica"])
+        if reason:
+            # Reads fall back to the primary: pages are served, but slower
+            # and the primary carries all the load.
+            if report["status"] == "ok":
+                report["status"] = "degraded"
+            report["warnings"].append(reason)
     conns = database["connections"]
     if conns["max"] and conns["used"] >= conns["max"] * CONNECTIONS_WARN_RATIO:
         report["warnings"].append(
             f"{conns['used']} of {conns['max']} connections in use"
         )
     return report
+
+
+def _replica_warning(state: dict) -> str:
+    if not state["connected"]:
+        error = state.get("error", "error")
+        return f"Read replica unreachable ({error}): reads use the primary"
+    if state["reads"] == "primary":
+        return (
+            f"Read replica lags {state['lag_seconds']} s / {state['lag_bytes']} bytes"
+            f" (limit {state['max_lag_seconds']} s): reads use the primary"
+        )
+    if not state["in_recovery"]:
+        return "Read replica is not a standby (promoted?): check DATABASE_READ_URL"
+    return ""
 
 
 # What /healthz tells anyone: enough for a load balancer or an uptime monitor,

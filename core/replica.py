@@ -10,7 +10,10 @@ Two pieces of state decide where a read goes (see :mod:`core.routers`):
 - **per process**: whether the replica answered recently. A replica that fails
   to connect is skipped for ``REPLICA_RETRY_SECONDS`` and reads go to the
   primary meanwhile, so an outage costs one failed connection attempt per
-  process per interval, never one per read.
+  process per interval, never one per read. Likewise a replica lagging more
+  than ``REPLICA_MAX_LAG_SECONDS`` behind is skipped; its lag is measured at
+  most once per ``REPLICA_LAG_CHECK_SECONDS`` per process (one small query on
+  the replica), never once per read.
 
 Outside requests (management commands, shell) the same rules apply to the
 whole thread: after its first write a command reads from the primary.
@@ -35,6 +38,8 @@ REPLICA_ALIAS = "replica"
 PIN_COOKIE = "db_primary"
 DEFAULT_RETRY_SECONDS = 5.0
 DEFAULT_STICKY_SECONDS = 5
+DEFAULT_MAX_LAG_SECONDS = 30.0
+DEFAULT_LAG_CHECK_SECONDS = 3.0
 
 
 @dataclass
@@ -124,14 +129,131 @@ def _retry_seconds() -> float:
     return float(getattr(settings, "REPLICA_RETRY_SECONDS", DEFAULT_RETRY_SECONDS))
 
 
+def max_lag_seconds() -> float:
+    """Lag beyond which reads leave the replica (0 or less: never for lag)."""
+    return float(getattr(settings, "REPLICA_MAX_LAG_SECONDS", DEFAULT_MAX_LAG_SECONDS))
+
+
+def _lag_check_seconds() -> float:
+    return float(
+        getattr(settings, "REPLICA_LAG_CHECK_SECONDS", DEFAULT_LAG_CHECK_SECONDS)
+    )
+
+
+# One round trip on the replica. Seconds: zero when everything received is
+# replayed and the WAL receiver is connected (an idle primary sends nothing, and
+# "time since the last replayed transaction" would grow with nothing behind);
+# otherwise the age of the last replayed transaction, which is how stale the
+# replica's data can be. A receiver that is not connected may be missing WAL it
+# never heard of, so its replica counts as behind by that age too. Bytes: WAL
+# not replayed yet, against the primary's position when given (includes WAL
+# still in flight), else against what the replica received.
+_LAG_SQL = """
+SELECT pg_is_in_recovery(),
+       pg_is_in_recovery() AND pg_is_wal_replay_paused(),
+       pg_last_wal_receive_lsn()::text,
+       pg_last_wal_replay_lsn()::text,
+       extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float,
+       EXISTS (SELECT 1 FROM pg_stat_wal_receiver),
+       greatest(pg_wal_lsn_diff(pg_last_wal_receive_lsn(),
+                                pg_last_wal_replay_lsn()), 0)::bigint,
+       greatest(pg_wal_lsn_diff(%(primary)s::pg_lsn,
+                                pg_last_wal_replay_lsn()), 0)::bigint
+"""
+
+
+@dataclass
+class ReplicaLag:
+    """The replica's distance from the primary, as the replica sees it."""
+
+    in_recovery: bool
+    replay_paused: bool
+    receiving: bool
+    receive_lsn: str | None
+    replay_lsn: str | None
+    # Age of the last replayed transaction (grows on an idle primary).
+    last_replay_age: float | None
+    # WAL not replayed yet: vs. the primary's current LSN when it was given,
+    # else vs. what the replica has received.
+    bytes_behind: int | None
+    # How stale reads from the replica may be (see _LAG_SQL); None: unknown.
+    seconds_behind: float | None
+
+    def exceeds(self, limit: float) -> bool:
+        """Whether reads should avoid the replica at ``limit`` seconds."""
+        if limit <= 0 or not self.in_recovery:
+            # Not a standby (promoted, or a plain server): nothing to replay.
+            return False
+        if self.seconds_behind is None:
+            # Behind by an unknown time (nothing replayed since it started).
+            return True
+        return self.seconds_behind > limit
+
+    def as_dict(self) -> dict:
+        return {
+            "in_recovery": self.in_recovery,
+            "replay_paused": self.replay_paused,
+            "receiving": self.receiving,
+            "lag_seconds": (
+                None if self.seconds_behind is None else round(self.seconds_behind, 3)
+            ),
+            "lag_bytes": self.bytes_behind,
+            "last_replay_age_seconds": (
+                None if self.last_replay_age is None else round(self.last_replay_age, 3)
+            ),
+        }
+
+
+def measure_lag(using: str = REPLICA_ALIAS, *, primary_lsn: str | None = None):
+    """Measure the replica's lag (:class:`ReplicaLag`); raises DatabaseError.
+
+    ``primary_lsn`` (the primary's ``pg_current_wal_lsn()``) makes the bytes
+    count WAL the replica has not even received; without it the check costs
+    no query on the primary.
+    """
+    with connections[using].cursor() as cursor:
+        cursor.execute(_LAG_SQL, {"primary": primary_lsn})
+        (
+            in_recovery,
+            paused,
+            receive_lsn,
+            replay_lsn,
+            age,
+            receiving,
+            unreplayed,
+            behind_primary,
+        ) = cursor.fetchone()
+    behind = unreplayed if behind_primary is None else behind_primary
+    if not in_recovery or (not unreplayed and receiving):
+        seconds = 0.0
+    else:
+        seconds = None if age is None else max(age, 0.0)
+    return ReplicaLag(
+        in_recovery=in_recovery,
+        replay_paused=bool(paused),
+        receiving=receiving,
+        receive_lsn=receive_lsn,
+        replay_lsn=replay_lsn,
+        last_replay_age=age,
+        bytes_behind=behind,
+        seconds_behind=seconds,
+    )
+
+
 class _ReplicaHealth:
-    """Per-process memory of replica failures, shared by all threads."""
+    """Per-process memory of replica failures and lag, shared by all threads."""
 
     def __init__(self) -> None:
         self.down_until = 0.0
         # Only one thread probes a replica that was down; the others use the
         # primary meanwhile instead of queueing behind a connect timeout.
         self.probing = threading.Lock()
+        # Last lag measurement (monotonic time) and whether it was too much.
+        self.lag_checked_at = float("-inf")
+        self.lagging = False
+        self.last_lag: ReplicaLag | None = None
+        # Only one thread re-measures; the others use the last answer.
+        self.measuring = threading.Lock()
 
 
 health = _ReplicaHealth()
@@ -149,7 +271,7 @@ def replica_usable() -> bool:
         return False
     connection = connections[REPLICA_ALIAS]
     if connection.connection is not None and connection.health_check_done:
-        return True
+        return not _lagging(connection)
     recovering = health.down_until > 0
     if recovering and not health.probing.acquire(blocking=False):
         return False
@@ -174,7 +296,57 @@ def replica_usable() -> bool:
         health.down_until = 0.0
     # A freshly opened connection needs no second check in this request.
     connection.health_check_done = True
-    return True
+    return not _lagging(connection)
+
+
+def _lagging(connection) -> bool:
+    """Whether the replica lags beyond REPLICA_MAX_LAG_SECONDS, measured at most
+    once per REPLICA_LAG_CHECK_SECONDS per process."""
+    limit = max_lag_seconds()
+    if limit <= 0:
+        return False
+    if time.monotonic() - health.lag_checked_at < _lag_check_seconds():
+        return health.lagging
+    if not health.measuring.acquire(blocking=False):
+        return health.lagging
+    try:
+        try:
+            lag = measure_lag(connection.alias)
+        except DatabaseError as exc:
+            # Same as a failed connection: leave the replica alone for a while.
+            health.down_until = time.monotonic() + _retry_seconds()
+            logger.warning(
+                "Read replica lag check failed (%s); reading from the primary for %ss",
+                exc.__class__.__name__,
+                _retry_seconds(),
+            )
+            connection.close()
+            return True
+        lagging = lag.exceeds(limit)
+        if lagging and not health.lagging:
+            logger.warning(
+                "Read replica lags %s s / %s bytes (limit %s s); reading from the "
+                "primary until it catches up",
+                lag.seconds_behind,
+                lag.bytes_behind,
+                limit,
+            )
+        elif health.lagging and not lagging:
+            logger.info("Read replica caught up; reads go back to it")
+        health.lagging = lagging
+        health.last_lag = lag
+        health.lag_checked_at = time.monotonic()
+        return lagging
+    finally:
+        health.measuring.release()
+
+
+def reads_use_replica() -> bool | None:
+    """Where this process sends reads now, from memory only (no query):
+    None without a replica, False while it is down or lagging."""
+    if not replica_configured():
+        return None
+    return time.monotonic() >= health.down_until and not health.lagging
 
 
 def primary_in_transaction() -> bool:

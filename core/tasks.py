@@ -10,9 +10,10 @@ import logging
 from croniter import croniter
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 from procrastinate.contrib.django import app
 
-from core import backups, health, maintenance, services
+from core import backups, health, maintenance, pitr, services
 from core.mail import MAIL_QUEUE, MailRetry, mail_deliver
 
 MAINTENANCE_QUEUE = "maintenance"
@@ -81,6 +82,27 @@ def backup_db(timestamp: int) -> str:
     file that retention later drops."""
     result = backups.backup_create(prune=True, verify=True)
     return str(result.path)
+
+
+@app.periodic(
+    cron=_cron_setting("BASE_BACKUP_SCHEDULE_CRON"), periodic_id="base_backup"
+)
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="core.base_backup",
+    lock=HEAVY_LOCK,
+    name="core.base_backup",
+)
+def base_backup(timestamp: int) -> str:
+    """``manage.py backup_db --base``: pg_basebackup + pg_verifybackup of the
+    embedded cluster for point-in-time restore, then keep the last
+    ``BASE_BACKUP_KEEP`` and the archived WAL they need. On an external server
+    (DATABASE_URL) there is nothing this app can archive: the job logs that
+    and succeeds (README "Backups, restore, verification")."""
+    if not connections[backups.backup_alias()].settings_dict.get("PGDATA"):
+        logger.warning("base_backup skipped: %s", pitr.README_POINTER)
+        return "skipped: external server"
+    return str(pitr.base_backup_create(prune=True).backup.path)
 
 
 @app.periodic(cron="*/5 * * * *", periodic_id="db_health")

@@ -135,6 +135,10 @@ REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=5)
 # Seconds a client that wrote keeps reading from the primary (a cookie), so the
 # page after a POST never shows data the replica has not replayed yet.
 REPLICA_STICKY_SECONDS = env.int("REPLICA_STICKY_SECONDS", default=5)
+# Reads leave a replica lagging more than this (0: never for lag); the lag is
+# measured at most every REPLICA_LAG_CHECK_SECONDS per process (core.replica).
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=30)
+REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=3)
 
 # --- Cache: shared by every worker (rate limits, search results) ---------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -324,6 +328,19 @@ BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups"
 # When the nightly `backup_db --verify` job runs (cron, UTC; read when the worker
 # starts, as Procrastinate registers schedules at import).
 BACKUP_SCHEDULE_CRON = env.str("BACKUP_SCHEDULE_CRON", default="15 2 * * *")
+# Point-in-time recovery (core.pitr; embedded server): the nightly base backup
+# (`backup_db --base`) and how many are kept (archived WAL older than the oldest
+# kept one is pruned). The server archives WAL into BACKUP_DIR/wal.
+BASE_BACKUP_SCHEDULE_CRON = env.str("BASE_BACKUP_SCHEDULE_CRON", default="45 2 * * *")
+BASE_BACKUP_KEEP = env.int("BASE_BACKUP_KEEP", default=7)
+# age identities (AGE-SECRET-KEY-1…, comma-separated; the first encrypts): when
+# set, every backup is stored encrypted (*.age). A secret: keep it out of logs.
+BACKUP_ENCRYPTION_KEY = env.str("BACKUP_ENCRYPTION_KEY", default="")
+# s3://bucket/prefix?endpoint_url=…&region=… : every finished backup is uploaded
+# there and pruned by the same retention (credentials: AWS_* variables).
+BACKUP_STORAGE_URL = env.str("BACKUP_STORAGE_URL", default="")
+# Backups `migrate` takes before applying migrations (BACKUP_DIR/pre-migrate/).
+BACKUP_PRE_MIGRATE_KEEP = env.int("BACKUP_PRE_MIGRATE_KEEP", default=10)
 
 # --- Health (/healthz, core.health) ----------------------------------------------
 # Callers presenting this token (Authorization: Bearer, or ?token=) see the full

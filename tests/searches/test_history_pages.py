@@ -13,6 +13,7 @@ from django.utils import timezone
 from searches.charts import daily_bar_chart
 from searches.selectors import history_keywords_per_day
 from tests.searches.factories import SearchHistoryFactory
+from tests.searches.plans import history_competitors_drop
 
 URL = "/search/history/"
 TODAY = dt.date(2026, 11, 30)
@@ -309,6 +310,7 @@ def _plans_of(callable_):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
+        history_competitors_drop(cursor)
         for query in ctx.captured_queries:
             cursor.execute("EXPLAIN " + query["sql"])
             plans.append("\n".join(row[0] for row in cursor.fetchall()))

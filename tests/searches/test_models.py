@@ -5,6 +5,7 @@ from searches.models import SavedSearch, SearchHistory
 from searches.seed import seed_demo
 from tests.accounts.factories import UserFactory
 from tests.searches.factories import SavedSearchFactory
+from tests.searches.plans import history_competitors_drop
 
 
 @pytest.mark.django_db
@@ -40,6 +41,7 @@ def test_history_indexes_serve_the_history_page_query(user):
         # tests' rows left (a bitmap scan and a sort of a few rows may look cheaper).
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
+        history_competitors_drop(cursor)
         qs = SearchHistory.objects.filter(user=user).order_by("-searched_at", "-id")[
             :51
         ]

@@ -19,8 +19,17 @@ class Command(BaseCommand):
             action="store_true",
             help="Verify the new backup (as verify_backup) before pruning older ones.",
         )
+        parser.add_argument(
+            "--base",
+            action="store_true",
+            help="A physical base backup of the embedded cluster for point-in-time "
+            "restore (pg_basebackup + pg_verifybackup, into BACKUP_DIR/base/); keeps "
+            "the last BASE_BACKUP_KEEP and the archived WAL they need.",
+        )
 
     def handle(self, *args, no_prune, verify, **options):
+        if options.get("base"):
+            return self._base(prune=not no_prune)
         try:
             result = backup_create(prune=not no_prune, verify=verify)
         except BackupError as exc:
@@ -37,3 +46,24 @@ class Command(BaseCommand):
         for path in result.pruned:
             self.stdout.write(f"  pruned {path.name}")
         self.stdout.write(self.style.SUCCESS("Backup complete."))
+
+    def _base(self, *, prune):
+        from core.pitr import base_backup_create
+
+        try:
+            result = base_backup_create(prune=prune, progress=self.stdout.write)
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        backup = result.backup
+        self.stdout.write(
+            f"Base backup {backup.path} ({filesizeformat(backup.bytes)}, "
+            f"{result.seconds:.1f} s), verified with pg_verifybackup; WAL from "
+            f"{backup.start_wal}."
+        )
+        if result.published:
+            self.stdout.write("  encrypted/uploaded as configured (BACKUP_STORAGE_URL)")
+        for path in result.pruned:
+            self.stdout.write(f"  pruned base backup {path.name}")
+        if result.wal_pruned:
+            self.stdout.write(f"  pruned {result.wal_pruned} archived WAL file(s)")
+        self.stdout.write(self.style.SUCCESS("Base backup complete."))

@@ -6,9 +6,9 @@ from core.services import health_metrics_record
 
 class Command(BaseCommand):
     help = (
-        "Check the database (round trip, version, connections), the cache and the "
-        "job queue; exit non-zero unless all is well. Records the response time "
-        "as a metric."
+        "Check the database (round trip, version, connections), the cache, the "
+        "job queue and the read replica's lag; exit non-zero unless all is well. "
+        "Records the response time as a metric."
     )
 
     def add_arguments(self, parser):
@@ -40,6 +40,9 @@ class Command(BaseCommand):
                 f"Database: UNREACHABLE after {db['response_time_ms']} ms "
                 f"({db.get('error', 'error')})"
             )
+        replica = report.get("replica")
+        if replica:
+            self.stdout.write(_replica_line(replica))
         for warning in report["warnings"]:
             self.stdout.write(self.style.WARNING(f"Warning: {warning}"))
         queue = report.get("queue") or {}
@@ -51,3 +54,18 @@ class Command(BaseCommand):
         if report["status"] != "ok":
             raise CommandError("Unhealthy.")
         self.stdout.write(self.style.SUCCESS("Healthy."))
+
+
+def _replica_line(replica: dict) -> str:
+    if not replica["connected"]:
+        error = replica.get("error", "error")
+        return f"Replica: UNREACHABLE ({error}); reads use the primary"
+    seconds = replica["lag_seconds"]
+    seconds = "unknown" if seconds is None else f"{seconds:.1f} s"
+    state = "" if replica["in_recovery"] else ", not in recovery"
+    if replica["replay_paused"]:
+        state += ", replay paused"
+    return (
+        f"Replica: lag {seconds}, {replica['lag_bytes']} bytes{state} "
+        f"(limit {replica['max_lag_seconds']:g} s); reads use the {replica['reads']}"
+    )

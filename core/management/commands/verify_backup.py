@@ -13,7 +13,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("file", type=Path)
+        parser.add_argument(
+            "file",
+            type=Path,
+            help="A backup file (encrypted *.age ones are decrypted), or s3:NAME for "
+            "a copy in BACKUP_STORAGE_URL.",
+        )
         parser.add_argument(
             "--manifest",
             type=Path,
