@@ -238,6 +238,55 @@ def test_fork_failing_half_way_leaves_no_fork_behind(user, monkeypatch):
     assert parent.fork_count == 0
 
 
+def test_fork_takes_nine_statements_however_many_rows_it_copies(user, other_user):
+    # Visibility check, three INSERTs, two SELECTs, the fork_count UPDATE, and
+    # the transaction around them (a savepoint pair here, BEGIN/COMMIT live).
+    parent = AppFactory(owner=other_user)
+    RequirementFactory.create_batch(5, app=parent)
+    MonetizationModelFactory(app=parent, subscription=True)
+    MonetizationModelFactory(app=parent, one_time=True)
+    MonetizationModelFactory(app=parent)
+
+    with CaptureQueriesContext(connection) as ctx:
+        fork = services.app_fork(app=parent, actor=user)
+
+    assert len(ctx.captured_queries) <= 9
+    assert not [q for q in ctx.captured_queries if '"_check"' in q["sql"]]
+    assert (fork.requirements.count(), fork.monetization_models.count()) == (5, 3)
+
+
+def test_fork_violating_a_constraint_shows_its_message_and_leaves_nothing(
+    user, other_user, monkeypatch
+):
+    # Whitespace passes the field checks; app_name_not_blank refuses it in the
+    # INSERT, and the error lands on the name field as a form would show it.
+    parent = AppFactory(owner=other_user)
+    RequirementFactory(app=parent)
+    monkeypatch.setattr(services, "_fork_name", lambda name: "   ")
+
+    with pytest.raises(ValidationError) as excinfo:
+        services.app_fork(app=parent, actor=user)
+
+    assert excinfo.value.message_dict == {"name": ["An app needs a name."]}
+    assert not App.objects.filter(owner=user).exists()
+    assert Requirement.objects.count() == 1
+    parent.refresh_from_db()
+    assert parent.fork_count == 0
+
+
+def test_fork_field_errors_are_still_reported_before_the_insert(
+    user, other_user, monkeypatch
+):
+    parent = AppFactory(owner=other_user)
+    monkeypatch.setattr(services, "_fork_name", lambda name: "x" * 300)
+
+    with pytest.raises(ValidationError) as excinfo:
+        services.app_fork(app=parent, actor=user)
+
+    assert list(excinfo.value.message_dict) == ["name"]
+    assert not App.objects.filter(owner=user).exists()
+
+
 def test_fork_of_someone_elses_draft_is_impossible(user, other_user):
     draft = AppFactory(owner=other_user, status=App.Status.DRAFT)
 
