@@ -54,6 +54,22 @@ PUBLIC_NAME_FALLBACK = "A Launchpad user"
 # The columns User.public_name reads: a query that loads owners or authors only
 # to name them selects these (never the email).
 PUBLIC_NAME_FIELDS = ("name", "first_name", "last_name")
+# The plan and Stripe subscription state billing keeps on a user, in the model's
+# field order: what a webhook loads and writes (billing.services), what the
+# data archive exports (billing.selectors) and what staff may correct.
+BILLING_STATE_FIELDS = (
+    "tier",
+    "trial_ends_at",
+    "stripe_customer_id",
+    "stripe_subscription_id",
+    "subscription_status",
+    "subscription_plan",
+    "subscription_ends_at",
+    "subscription_updated_at",
+    "paid_until",
+    "subscription_cancels_at",
+    "billing_action_url",
+)
 
 
 class User(AbstractBaseUser):

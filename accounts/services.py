@@ -43,7 +43,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import hooks, selectors
-from accounts.models import MagicLink, User
+from accounts.models import BILLING_STATE_FIELDS, MagicLink, User
 from core.ids import new_id
 from core.mail import Mail, mail_deliver, mail_enqueue
 from core.models import AuditLog
@@ -456,20 +456,10 @@ STAFF_EDITABLE_USER_FIELDS = frozenset(
         "role",
         "is_active",
         "email_verified_at",
-        "tier",
         "keyword_searches_this_month",
         "keyword_searches_total",
         "monthly_reset_at",
-        "trial_ends_at",
-        "stripe_customer_id",
-        "stripe_subscription_id",
-        "subscription_status",
-        "subscription_plan",
-        "subscription_ends_at",
-        "subscription_updated_at",
-        "paid_until",
-        "subscription_cancels_at",
-        "billing_action_url",
+        *BILLING_STATE_FIELDS,
     }
 )
 # Kept out of every audit row, whatever a future form offers.

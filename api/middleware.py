@@ -19,7 +19,8 @@ from searches.services import api_usage_record, user_agent
 
 logger = logging.getLogger(__name__)
 
-# Documentation is not a call of the API: not metered.
+# Documentation (the OpenAPI document, /docs and its assets) is not a call of
+# the API: not metered.
 UNMETERED = ("openapi.json", "docs")
 
 
@@ -85,7 +86,7 @@ class ApiMiddleware:
             for name, value in state.headers().items():
                 response.setdefault(name, value)
         rest = request.path[len(self.prefix) :].strip("/")
-        if rest not in UNMETERED and not rest.startswith("docs"):
+        if not rest.startswith(UNMETERED):
             self._record(request, response, started)
         return response
 

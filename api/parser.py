@@ -43,14 +43,6 @@ def _check_text(text: str) -> None:
         ) from None
 
 
-def text_is_storable(text: str) -> bool:
-    try:
-        _check_text(text)
-    except BodyRejected:
-        return False
-    return True
-
-
 class ApiParser(Parser):
     def parse_body(self, request):
         try:

@@ -113,8 +113,9 @@ def explore(request):
 @login_required
 def my_apps(request):
     apps = selectors.apps_of_owner(owner=request.user)
-    trash = CappedPaginator(selectors.apps_in_trash(owner=request.user), PER_PAGE)
-    trash_page = trash.get_page(request.GET.get("trash"))
+    trash_page = selectors.apps_in_trash_page(
+        owner=request.user, number=request.GET.get("trash"), size=PER_PAGE
+    )
     # Set by a delete just before the redirect here: the message with Undo.
     undo_id = request.session.pop(UNDO_DELETE_SESSION_KEY, None)
     undo = next((app for app in trash_page if app.pk == undo_id), None)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.models import SUBSCRIBED_STATUSES
+from accounts.models import BILLING_STATE_FIELDS, SUBSCRIBED_STATUSES
 from accounts.selectors import Usage, quota_limit, tier_effective, usage_for
 from billing import stripe_api
 
@@ -182,22 +182,10 @@ def billing_overview(user) -> BillingOverview:
 
 # --- the user's data archive ("Download my data", accounts.hooks) ---------------------
 
-_BILLING_EXPORT_FIELDS = (
-    "tier",
-    "trial_ends_at",
-    "stripe_customer_id",
-    "stripe_subscription_id",
-    "subscription_status",
-    "subscription_plan",
-    "subscription_ends_at",
-    "subscription_cancels_at",
-    "paid_until",
-)
-
 
 def user_export_billing(*, user) -> dict:
     """The user's plan and Stripe subscription state as this site keeps it
     (Stripe keeps the cards and invoices; the customer portal shows them)."""
-    state = {field: getattr(user, field) for field in _BILLING_EXPORT_FIELDS}
+    state = {field: getattr(user, field) for field in BILLING_STATE_FIELDS}
     state["tier_effective"] = tier_effective(user)
     return state

@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.models import SUBSCRIBED_STATUSES
+from accounts.models import BILLING_STATE_FIELDS, SUBSCRIBED_STATUSES
 from billing import stripe_api
 from billing.models import WebhookEvent
 from core.mail import mail_enqueue
@@ -396,21 +396,8 @@ def _later(current: dt.datetime | None, candidate: dt.datetime | None):
 
 # What the handlers read and write on the user (and the audit row's label): the
 # webhook loads only these, not the ~30 columns of the whole row.
-_BILLING_USER_FIELDS = (  # in the model's field order: Model.from_db needs it
-    "id",
-    "email",
-    "tier",
-    "trial_ends_at",
-    "stripe_customer_id",
-    "stripe_subscription_id",
-    "subscription_status",
-    "subscription_plan",
-    "subscription_ends_at",
-    "subscription_updated_at",
-    "paid_until",
-    "subscription_cancels_at",
-    "billing_action_url",
-)
+# In the model's field order: Model.from_db needs it.
+_BILLING_USER_FIELDS = ("id", "email", *BILLING_STATE_FIELDS)
 
 
 def _locked_user(*, subscription_id="", customer_id="", user_id=""):

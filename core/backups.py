@@ -651,9 +651,11 @@ def _table_count(target: Target, dbname: str) -> int:
         ).fetchone()[0]
 
 
-def _pg_restore(target: Target, path: Path, dbname: str, *, clean: bool = False):
-    args = [
-        str(client_binary("pg_restore", target)),
+def pg_restore_args(binary: Path, dbname: str) -> list[str]:
+    """The ``pg_restore`` command line every restore uses: all or nothing (one
+    transaction, stop at the first error), no owners or grants from the dump."""
+    return [
+        str(binary),
         "--exit-on-error",
         "--single-transaction",
         "--no-owner",
@@ -661,6 +663,10 @@ def _pg_restore(target: Target, path: Path, dbname: str, *, clean: bool = False)
         "--no-password",
         f"--dbname={dbname}",
     ]
+
+
+def _pg_restore(target: Target, path: Path, dbname: str, *, clean: bool = False):
+    args = pg_restore_args(client_binary("pg_restore", target), dbname)
     if clean:
         args += ["--clean", "--if-exists"]
     return _run([*args, str(path)], target)

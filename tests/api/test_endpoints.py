@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from apps_catalog import services as catalog
 from apps_catalog.models import App
-from searches.models import SavedSearch, SearchHistory
+from searches.models import APIUsage, SavedSearch, SearchHistory
 from tests.accounts.factories import UserFactory
-from tests.searches.factories import SearchHistoryFactory
+from tests.searches.factories import SavedSearchFactory, SearchHistoryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +128,17 @@ def test_catalog_list_queries_do_not_grow(api):
     assert _queries(api, "/apps", {"limit": 30}) <= 5
 
 
+@pytest.mark.parametrize("path", ["/me/apps", "/saved-searches"])
+def test_own_list_queries_do_not_grow(api, owner, path):
+    for i in range(12):
+        catalog.app_create(owner=owner, name=f"Mine {i}")
+        SavedSearchFactory(user=owner)
+    api.get("/usage")
+    assert _queries(api, path, {"limit": 2}) == _queries(api, path, {"limit": 12})
+    assert _queries(api, path, {"limit": 12}) <= 5
+    assert len(api.get(path, {"limit": 12}).json()["items"]) == 12
+
+
 def test_own_apps_and_requirements_with_the_version_check(api, owner):
     app = api.post("/me/apps", {"name": "Tracker", "status": "ACTIVE"}).json()
     assert app["owner_name"] == "Ada Builder"
@@ -168,3 +179,5 @@ def test_the_openapi_document_and_docs_are_served(client):
     html = docs.content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+    # Documentation is not a call of the API: not metered.
+    assert not APIUsage.objects.exists()

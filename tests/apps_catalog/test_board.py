@@ -228,6 +228,9 @@ def test_stale_htmx_move_is_refused_in_place_and_shows_the_current_state(
         ({"version": 1}, "choose one of Pending, In progress"),
         ({"status": "COMPLETED", "version": "x"}, "reload the board and try again"),
         ({"status": "COMPLETED"}, "reload the board and try again"),
+        ({"status": "COMPLETED", "version": "0"}, "reload the board and try again"),
+        # Past PostgreSQL's integer: no row has it, so the move is stale.
+        ({"status": "COMPLETED", "version": "9" * 30}, "changed by someone else"),
     ],
 )
 def test_bad_move_input_gets_a_clear_message_and_changes_nothing(
@@ -256,6 +259,22 @@ def test_move_of_a_removed_requirement_says_so(user_client, board_app):
     assert partial.status_code == 200
     assert "That requirement no longer exists." in partial.content.decode()
     assert plain.status_code == 404
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_owner_cannot_move_another_users_card_through_their_own_board(
+    user_client, board_app, headers
+):
+    """The requirement id is looked up on the app of the URL only."""
+    theirs = RequirementFactory(description="Their secret plan")
+    url = reverse("requirement_status", args=[board_app.pk, theirs.pk])
+
+    response = user_client.post(url, {"status": "COMPLETED", "version": 1}, **headers)
+
+    assert response.status_code == (200 if headers else 404)
+    assert "Their secret plan" not in response.content.decode()
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.version) == ("PENDING", 1)
 
 
 @pytest.mark.parametrize("headers", [{}, HTMX])

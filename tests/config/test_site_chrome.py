@@ -223,15 +223,15 @@ def test_theme_switch_applies_at_once_and_is_remembered(live_url, page):
     page.goto(f"{live_url}/pricing/")
     background = "getComputedStyle(document.documentElement).backgroundColor"
     light = page.evaluate(background)
-    page.click(".theme-switch >> text=Dark")
-    # Applied without a page load (app.js), then remembered by the cookie.
+    page.evaluate("window.__stayed = true")  # gone if the click loaded a page
+    with page.expect_response("**/theme/") as saved:
+        page.click(".theme-switch >> text=Dark")
+    # Applied without a page load (app.js); the background POST saved it.
+    assert saved.value.status == 204
+    assert page.evaluate("window.__stayed") is True
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     dark = page.evaluate(background)
     assert dark != light
-    page.wait_for_function(
-        "() => document.cookie !== undefined", timeout=5_000
-    )  # the background POST has been sent
-    page.wait_for_timeout(300)
     page.reload()
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     assert (
@@ -239,8 +239,8 @@ def test_theme_switch_applies_at_once_and_is_remembered(live_url, page):
     )
 
     # "System" follows the operating system again.
-    page.click(".theme-switch >> text=System")
-    page.wait_for_timeout(300)
+    with page.expect_response("**/theme/"):
+        page.click(".theme-switch >> text=System")
     page.emulate_media(color_scheme="dark")
     page.reload()
     assert page.evaluate("document.documentElement.dataset.theme") is None

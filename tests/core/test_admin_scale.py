@@ -667,6 +667,24 @@ def test_an_exact_id_or_email_opens_the_row(admin_client):
         assert list(response.context["cl"].result_list) == [person]
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("label", ["accounts.user", "billing.webhookevent"])
+@pytest.mark.parametrize("term", ["9" * 30, "-1", "1.5", "1e3", "x" * 300, "a\x00b"])
+def test_an_odd_search_term_lists_instead_of_failing(admin_client, label, term):
+    UserFactory(email="odd@example.com")
+    response = admin_client.get(_url(label), {"q": term})
+    # A NUL is refused up front (400); anything else is a list, not a jump.
+    assert response.status_code == (400 if "\x00" in term else 200), term
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["9" * 30, "-1", "abc"])
+def test_an_odd_related_row_filter_is_no_500(admin_client, value):
+    response = admin_client.get(_url("apps_catalog.app"), {"owner__exact": value})
+    assert response.status_code in (200, 302), value
+    assert "relation_filter" not in (response.context or {})
+
+
 # -- foreign keys link to their rows -------------------------------------------
 
 
