@@ -546,6 +546,9 @@ def test_key_pages_work_without_a_policy_violation(live_url, page, settings):
     page.fill("textarea[name=keywords]", "seo tools\nbacklinks")
     page.click("text=Research keywords")
     page.wait_for_selector("table#results")
+    # The results arrive as a new page: measure once its stylesheet has
+    # applied, not as soon as the table is parsed (an unstyled empty span is 0 px).
+    page.wait_for_load_state("load")
     widths = page.locator("table#results .bar").evaluate_all(
         "bars => bars.map(bar => bar.getBoundingClientRect().width)"
     )
