@@ -13,14 +13,39 @@ from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import CharField, Exists, F, Func, OuterRef, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from accounts.models import MagicLink, User
+from accounts.models import PUBLIC_NAME_FALLBACK, MagicLink, User
 from core.models import AuditLog
+
+
+def public_name_sql(prefix: str = "") -> Coalesce:
+    """:attr:`User.public_name` computed by the database, for lists that
+    show it per row without loading users: ``prefix`` is the path to the user
+    ("owner__"). Same rule: the name, else first and last name, else the
+    fallback; never the email."""
+
+    def column(name: str) -> NullIf:
+        return NullIf(F(f"{prefix}{name}"), Value(""))
+
+    full = Func(
+        Value(" "),
+        column("first_name"),
+        column("last_name"),
+        function="CONCAT_WS",
+        output_field=CharField(),
+    )
+    return Coalesce(
+        column("name"),
+        NullIf(full, Value("")),
+        Value(PUBLIC_NAME_FALLBACK),
+        output_field=CharField(),
+    )
 
 
 def user_sessions_active(*, user) -> QuerySet[UserSession]:

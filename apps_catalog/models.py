@@ -421,12 +421,37 @@ class MonetizationModel(ConstraintErrorsOnFields):
 
     @property
     def price_label(self) -> str:
-        if self.price is None:
-            return ""
-        label = f"${self.price}"
-        if self.subscription_interval:
-            label += f" / {self.get_subscription_interval_display().lower()}"
+        return price_label(self.price, self.subscription_interval)
+
+    @property
+    def badge_label(self) -> str:
+        return pricing_badge_label(self.type, self.price, self.subscription_interval)
+
+
+_TYPE_LABELS = dict(MonetizationModel.Type.choices)
+_INTERVAL_LABELS = {
+    value: label.lower() for value, label in MonetizationModel.Interval.choices
+}
+
+
+def price_label(price, interval: str) -> str:
+    """ "$9.99 / monthly": ``price`` as stored (a Decimal, or its text from a
+    JSON row), empty without a price."""
+    if price is None:
+        return ""
+    label = f"${price}"
+    if interval:
+        label += f" / {_INTERVAL_LABELS.get(interval, interval.lower())}"
+    return label
+
+
+def pricing_badge_label(type_: str, price, interval: str) -> str:
+    """A pricing badge's text, "Subscription · $9.99 / monthly"; lists build
+    it from plain rows (selectors.explore_page) without model instances."""
+    label = _TYPE_LABELS.get(type_, type_)
+    if price is None:
         return label
+    return f"{label} · {price_label(price, interval)}"
 
 
 class Post(ConstraintErrorsOnFields):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import (
     Case,
+    CharField,
     Count,
     Exists,
     IntegerField,
@@ -16,11 +18,20 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
-    prefetch_related_objects,
 )
+from django.db.models.functions import Cast, JSONObject
 
-from accounts.models import PUBLIC_NAME_FIELDS, User
-from apps_catalog.models import App, MonetizationModel, Post, Requirement
+from accounts.models import PUBLIC_NAME_FALLBACK, PUBLIC_NAME_FIELDS, User
+from accounts.selectors import public_name_sql
+from apps_catalog.models import (
+    App,
+    MonetizationModel,
+    Post,
+    Requirement,
+    price_label,
+    pricing_badge_label,
+)
+from core.pagination import PeekPage, peek_page
 
 EXPLORE_SORTS = {
     "newest": ("-created_at", "-id"),
@@ -92,6 +103,96 @@ def apps_explore(
         .only(*EXPLORE_CARD_FIELDS)
         .order_by(*EXPLORE_SORTS.get(sort, EXPLORE_SORTS["newest"]))
     )
+
+
+EXPLORE_PER_PAGE = 24
+
+
+def _pricing_rows(**extra) -> ArraySubquery:
+    """The app's monetization models as an array of JSON objects (type, price,
+    interval, and ``extra`` columns), oldest first: a list shows its pricing
+    from the app's own row, without a prefetch query or model instances."""
+    return ArraySubquery(
+        MonetizationModel.objects.filter(app=OuterRef("pk"))
+        .order_by("created_at", "id")
+        .values(
+            row=JSONObject(
+                type="type",
+                # As text: "10.00" stays "10.00" (a JSON number would be 10.0).
+                price=Cast("price", CharField()),
+                interval="subscription_interval",
+                **extra,
+            )
+        )
+    )
+
+
+APP_PAGE_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "owner_id",
+    "status",
+    "domain",
+    "fork_count",
+    "created_at",
+    "owner__id",
+    *(f"owner__{name}" for name in PUBLIC_NAME_FIELDS),
+)
+
+
+def app_for_page(*, app_id: str, viewer) -> App:
+    """The app page's app, if ``viewer`` may see it (else ``App.DoesNotExist``),
+    in one query: of the owner only their public name's columns, and its
+    pricing as ``app.pricing``, a list of dicts (``label``, ``price_label``,
+    ``features``) in the editor's order."""
+    app = (
+        apps_visible_to(viewer)
+        .select_related("owner")
+        .only(*APP_PAGE_FIELDS)
+        .annotate(pricing=_pricing_rows(features="features"))
+        .get(pk=app_id)
+    )
+    for item in app.pricing:
+        item["label"] = MonetizationModel.Type(item["type"]).label
+        item["price_label"] = price_label(item["price"], item["interval"])
+    return app
+
+
+def explore_page(
+    *,
+    query: str = "",
+    monetization_type: str = "",
+    sort: str = "newest",
+    number=None,
+    per_page: int = EXPLORE_PER_PAGE,
+) -> PeekPage:
+    """A page of :func:`apps_explore` as plain rows, in one query.
+
+    Each row holds what a card shows: the app's columns, the owner's public
+    name computed by the database (``public_name``) and the pricing badges'
+    labels (``pricing``, from an ``ARRAY(SELECT jsonb_build_object(…))`` of
+    the app's monetization rows): no model instances, no prefetch query, no
+    count (a :class:`~core.pagination.PeekPage`).
+    """
+    apps = apps_explore(
+        query=query, monetization_type=monetization_type, sort=sort
+    ).values(
+        "id",
+        "name",
+        "description",
+        "fork_count",
+        "created_at",
+        owner_name=public_name_sql("owner__"),
+        pricing=_pricing_rows(),
+    )
+    page = peek_page(apps, number, per_page=per_page)
+    for row in page:
+        row["pricing"] = [
+            pricing_badge_label(item["type"], item["price"], item["interval"])
+            for item in row["pricing"]
+        ]
+    return page
 
 
 def apps_with_monetization(apps: QuerySet[App]) -> QuerySet[App]:
@@ -208,18 +309,30 @@ def monetization_of_app(*, app: App) -> QuerySet[MonetizationModel]:
     return MonetizationModel.objects.filter(app=app).order_by("created_at", "id")
 
 
+POST_FIELDS = (
+    "id",
+    "app_id",
+    "author_id",
+    "title",
+    "content",
+    "published",
+    "created_at",
+    "updated_at",
+)
+
+
 def posts_of_app(*, app: App, viewer) -> QuerySet[Post]:
     """Published posts; the app's owner (the only one who posts on it) also
     sees the unpublished ones."""
-    posts = Post.objects.filter(app=app).select_related("author")
+    # Of the author only what names them (User.public_name): never the email.
+    posts = (
+        Post.objects.filter(app=app)
+        .select_related("author")
+        .only(*POST_FIELDS, "author__id", *(f"author__{f}" for f in PUBLIC_NAME_FIELDS))
+    )
     if not (viewer.is_authenticated and viewer.pk == app.owner_id):
         posts = posts.filter(published=True)
     return posts.order_by("-created_at", "-id")
-
-
-def _public_users() -> QuerySet[User]:
-    """Users loaded only to be named on a page (:attr:`User.public_name`)."""
-    return User.objects.only("id", *PUBLIC_NAME_FIELDS)
 
 
 # --- fork tree ----------------------------------------------------------------
@@ -247,8 +360,19 @@ tree AS (
     -- stops once LIMIT rows are out, so a huge subtree costs only its top.
     (SELECT id, depth FROM descendants WHERE depth > 0 LIMIT %(limit)s)
 )
-SELECT app.*, tree.depth AS tree_depth
-FROM tree JOIN {table} AS app ON app.id = tree.id
+-- Only what a node shows, and its owner's public name (User.public_name's
+-- rule, as accounts.selectors.public_name_sql): no second query for owners.
+SELECT app.id, app.name, app.status, app.owner_id, app.forked_from_id,
+       app.created_at, tree.depth AS tree_depth,
+       COALESCE(
+           NULLIF(owner.name, ''),
+           NULLIF(CONCAT_WS(' ', NULLIF(owner.first_name, ''),
+                                 NULLIF(owner.last_name, '')), ''),
+           %(fallback)s
+       ) AS owner_name
+FROM tree
+JOIN {table} AS app ON app.id = tree.id
+JOIN {users} AS owner ON owner.id = app.owner_id
 ORDER BY tree.depth, app.created_at, app.id
 """
 
@@ -262,10 +386,17 @@ def app_fork_tree_nodes(
     """Ancestors (negative ``tree_depth``), the app itself (0) and descendants
     (positive, the ``limit`` nearest ones) in ONE recursive query. The depth
     bound also stops a cycle someone made by hand in the admin."""
-    sql = _FORK_TREE_SQL.format(table=connection.ops.quote_name(App._meta.db_table))
-    return list(
-        App.objects.raw(sql, {"id": app.pk, "max_depth": max_depth, "limit": limit})
+    quote = connection.ops.quote_name
+    sql = _FORK_TREE_SQL.format(
+        table=quote(App._meta.db_table), users=quote(User._meta.db_table)
     )
+    params = {
+        "id": app.pk,
+        "max_depth": max_depth,
+        "limit": limit,
+        "fallback": PUBLIC_NAME_FALLBACK,
+    }
+    return list(App.objects.raw(sql, params))
 
 
 @dataclass
@@ -285,11 +416,11 @@ class ForkTree:
 
 
 def app_fork_tree(*, app: App, viewer) -> ForkTree:
-    """The fork tree of ``app`` for ``viewer``: two queries whatever its size
-    (the recursive CTE, then the owners). Nodes ``viewer`` may not see are kept
-    so the shape stays true, but the page shows them without name or link."""
+    """The fork tree of ``app`` for ``viewer``: one query whatever its size
+    (the recursive CTE, owners' names included: ``node.app.owner_name``).
+    Nodes ``viewer`` may not see are kept so the shape stays true, but the page
+    shows them without name or link."""
     nodes = app_fork_tree_nodes(app=app)
-    prefetch_related_objects(nodes, Prefetch("owner", queryset=_public_users()))
     user_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
     wrapped: dict[str, ForkTreeNode] = {}
     ancestors: list[ForkTreeNode] = []
@@ -310,6 +441,7 @@ def app_fork_tree(*, app: App, viewer) -> ForkTree:
             if parent is not None:
                 parent.children.append(item)
     if root is None:  # the app itself vanished between page load and query
+        app.owner_name = app.owner.public_name
         root = ForkTreeNode(app=app, depth=0, visible=True)
     return ForkTree(
         ancestors=ancestors,

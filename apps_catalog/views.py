@@ -39,7 +39,8 @@ from apps_catalog.models import (
     Post,
     Requirement,
 )
-from core.pagination import CappedPaginator
+from core.formatting import date_label, truncate_label, url_for_ids
+from core.pagination import CappedPaginator, peek_page
 
 PER_PAGE = 20
 UNDO_DELETE_SESSION_KEY = "apps_catalog_undo_delete"
@@ -95,24 +96,42 @@ def _next_url(request, default: str) -> str:
 def explore(request):
     form = ExploreForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    apps = selectors.apps_with_monetization(
-        selectors.apps_explore(
-            query=filters.get("q", ""),
-            monetization_type=filters.get("type", ""),
-            sort=filters.get("sort") or "newest",
-        )
+    page = selectors.explore_page(
+        query=filters.get("q", ""),
+        monetization_type=filters.get("type", ""),
+        sort=filters.get("sort") or "newest",
+        number=request.GET.get("page"),
     )
-    return render(
-        request,
-        "apps_catalog/explore.html",
-        {"form": form, "page": _page(request, apps, 24)},
-    )
+    # The cards' display strings, one per cell (see core.formatting).
+    app_url = url_for_ids("app_detail")
+    for card in page:
+        card["url"] = app_url(card["id"])
+        card["summary"] = truncate_label(card["description"], 160)
+        card["created"] = date_label(card["created_at"])
+    return render(request, "apps_catalog/explore.html", {"form": form, "page": page})
 
 
 @require_safe
 @login_required
 def my_apps(request):
-    apps = selectors.apps_of_owner(owner=request.user)
+    page = peek_page(
+        selectors.apps_of_owner(owner=request.user),
+        request.GET.get("page"),
+        per_page=PER_PAGE,
+    )
+    # Each row's links and date, one reverse() for all rows (core.formatting).
+    app_url, edit_url, board_url = (
+        url_for_ids(name) for name in ("app_detail", "app_edit", "requirement_board")
+    )
+    for app in page:
+        app.url, app.edit_url, app.board_url = (
+            app_url(app.pk),
+            edit_url(app.pk),
+            board_url(app.pk),
+        )
+        app.updated_label = date_label(app.updated_at)
+        if app.forked_from:
+            app.forked_from.url = app_url(app.forked_from.pk)
     trash_page = selectors.apps_in_trash_page(
         owner=request.user, number=request.GET.get("trash"), size=PER_PAGE
     )
@@ -123,7 +142,7 @@ def my_apps(request):
         request,
         "apps_catalog/my_apps.html",
         {
-            "page": _page(request, apps),
+            "page": page,
             "trash_page": trash_page,
             "trash_days": TRASH_RETENTION.days,
             "undo": undo,
@@ -133,7 +152,10 @@ def my_apps(request):
 
 @require_safe
 def app_detail(request, app_id):
-    app = _visible_app(request, app_id)
+    try:
+        app = selectors.app_for_page(app_id=app_id, viewer=request.user)
+    except App.DoesNotExist:
+        raise Http404("No such app.") from None
     return render(
         request,
         "apps_catalog/app_detail.html",
@@ -141,7 +163,6 @@ def app_detail(request, app_id):
             "app": app,
             "is_owner": request.user.is_authenticated
             and request.user.pk == app.owner_id,
-            "monetization_models": selectors.monetization_of_app(app=app),
             "tree": selectors.app_fork_tree(app=app, viewer=request.user),
             "posts": selectors.posts_of_app(app=app, viewer=request.user)[:5],
         },

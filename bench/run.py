@@ -16,10 +16,13 @@ Steps (each printed as it runs):
    session keys); the heavy user's session also holds a finished search, so
    ``/search/`` renders a cached result table;
 4. queries per page: every page once through Django's test ``Client`` under
-   ``CaptureQueriesContext`` (status and content checked);
+   ``CaptureQueriesContext`` (status and content checked); then where each
+   page's time goes (bench/profile.py): ``--profile-requests`` requests per
+   page through the same clients, unprofiled (wall and database time) and
+   under cProfile (templates / ORM Python / other);
 5. ORM vs raw SQL: each page's main query through the ORM (rows as the page
-   builds them) and the very SQL it emits through a bare psycopg
-   cursor, ``--orm-iterations`` times each;
+   builds them) and the very SQL it emits (every statement, a prefetch's
+   too) through a bare psycopg cursor, ``--orm-iterations`` times each;
 6. gunicorn (2 workers, production settings via bench/settings.py, a throwaway
    SECRET_KEY, collectstatic into a temp dir) driven by ``wrk`` per page
    (``--duration`` seconds after a warm-up), the floor ``/bench/floor/`` included;
@@ -37,7 +40,8 @@ Steps (each printed as it runs):
 10. the report: printed and written to ``bench/results/<date>-<scale>.md``.
 
 ``--only jobs`` runs the database step and steps 8-9 alone and prints their
-report without writing it.
+report without writing it; ``--only profile`` runs the database step and steps
+3-5 alone and prints the profile and ORM-vs-raw sections without writing them.
 """
 
 from __future__ import annotations
@@ -376,8 +380,11 @@ def subjects_prepare() -> Subjects:
             session[SESSION_KEY] = outcome.as_session()
             session.save()
         subjects.cookies[who] = f"{cookie_name}={key}"
+    from api.models import ApiKey
     from api.services import api_key_create
 
+    # A key per run; the previous runs' keys go first (a user holds at most 20).
+    ApiKey.objects.filter(user=heavy, name="bench").delete()
     subjects.api_token = api_key_create(
         user=heavy, name="bench", scopes=["read", "write"]
     )[1]
@@ -422,27 +429,35 @@ def pages_for(subjects: Subjects) -> list[Page]:
     ]
 
 
+def page_request(page: Page, subjects: Subjects):
+    """A callable making ``page``'s request through Django's test client, signed
+    in as the page's user (session cookie or API key)."""
+    from django.test import Client
+
+    client = Client(HTTP_HOST=HOST)
+    extra = {}
+    if page.who == "api":
+        extra["headers"] = {"Authorization": f"Bearer {subjects.api_token}"}
+    elif page.who:
+        client.cookies.load(subjects.cookies[page.who])
+
+    def call():
+        if page.method == "POST":
+            return client.post(
+                page.path, page.body, content_type="application/json", **extra
+            )
+        return client.get(page.path, **extra)
+
+    return call
+
+
 def queries_per_page(pages: list[Page], subjects: Subjects) -> dict[str, int]:
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     counts = {}
     for page in pages:
-        client = Client(HTTP_HOST=HOST)
-        extra = {}
-        if page.who == "api":
-            extra["headers"] = {"Authorization": f"Bearer {subjects.api_token}"}
-        elif page.who:
-            client.cookies.load(subjects.cookies[page.who])
-
-        def call(page=page, client=client, extra=extra):
-            if page.method == "POST":
-                return client.post(
-                    page.path, page.body, content_type="application/json", **extra
-                )
-            return client.get(page.path, **extra)
-
+        call = page_request(page, subjects)
         call()  # warm: session activity, caches
         with CaptureQueriesContext(connection) as captured:
             response = call()
@@ -460,12 +475,16 @@ def queries_per_page(pages: list[Page], subjects: Subjects) -> dict[str, int]:
 
 def main_queries(subjects: Subjects) -> dict[str, object]:
     """Each page's main query as the page runs it (callables returning rows)."""
+    from django.conf import settings
     from django.contrib import admin
+    from django.contrib.auth import load_backend
+    from django.contrib.auth.models import AnonymousUser
     from django.db.models import Count
     from django.test import RequestFactory
 
     from apps_catalog import selectors as catalog
     from apps_catalog.models import App
+    from billing import selectors as billing
     from searches import selectors as searches
     from searches.models import SavedSearch, SearchHistory
     from searches.selectors import SAVED_PAGE_SIZE
@@ -491,19 +510,38 @@ def main_queries(subjects: Subjects) -> dict[str, object]:
 
         return run
 
+    # The request loads its user through the backend, and /billing/ renders
+    # what billing_overview() makes of that row.
+    backend = load_backend(settings.AUTHENTICATION_BACKENDS[0])
+    app = App.objects.get(pk=subjects.app_id)
+
     return {
-        "explore": lambda: list(catalog.apps_explore()[:24]),
+        "explore": lambda: catalog.explore_page(sort="newest"),
+        "explore, most forked": lambda: catalog.explore_page(sort="forks"),
         "app page": lambda: (
             App.objects.visible_to(None).select_related("owner").get(pk=subjects.app_id)
+        ),
+        "app page: fork tree": lambda: catalog.app_fork_tree(
+            app=app, viewer=AnonymousUser()
         ),
         "my apps (signed in)": lambda: list(catalog.apps_of_owner(owner=heavy)[:20]),
         "search history (signed in)": lambda: searches.history_page(user=heavy).rows,
         "saved searches (signed in)": lambda: list(
             searches.saved_searches_for(saved_owner)[:SAVED_PAGE_SIZE]
         ),
+        "billing row": lambda: billing.billing_overview(backend.get_user(heavy.pk)),
         "admin: search history": changelist_rows(SearchHistory),
         "admin: apps": changelist_rows(App),
     }
+
+
+def _rows(result) -> int:
+    """How many rows a main query's result holds (a tree counts its nodes)."""
+    if hasattr(result, "size"):
+        return result.size
+    if hasattr(result, "__len__"):
+        return len(result)
+    return 1
 
 
 def orm_vs_raw(queries: dict, url: str, iterations: int) -> dict[str, dict]:
@@ -512,30 +550,37 @@ def orm_vs_raw(queries: dict, url: str, iterations: int) -> dict[str, dict]:
 
     results = {}
     with psycopg_connect(url, autocommit=True) as raw:
+
+        def replay(statements: list[str]) -> None:
+            # Every statement the ORM call sent, in order: a prefetch's second
+            # query is part of the page's read, so the raw side runs it too.
+            for sql in statements:
+                raw.execute(sql).fetchall()
+
         for name, run in queries.items():
             with CaptureQueriesContext(connection) as captured:
-                run()
-            sql = captured.captured_queries[-1]["sql"]
-            rows = None
+                result = run()
+            statements = [query["sql"] for query in captured.captured_queries]
             for _ in range(5):  # warm both paths
                 run()
-                rows = raw.execute(sql).fetchall()
+                replay(statements)
             orm_times, raw_times = [], []
             for _ in range(iterations):
                 started = time.perf_counter()
                 run()
                 orm_times.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                raw.execute(sql).fetchall()
+                replay(statements)
                 raw_times.append(time.perf_counter() - started)
             orm_ms = statistics.median(orm_times) * 1000
             raw_ms = statistics.median(raw_times) * 1000
             results[name] = {
-                "rows": len(rows),
+                "rows": _rows(result),
+                "statements": len(statements),
                 "orm_ms": round(orm_ms, 3),
                 "raw_ms": round(raw_ms, 3),
                 "ratio": round(orm_ms / raw_ms, 2) if raw_ms else None,
-                "sql": sql,
+                "sql": statements,
             }
     return results
 
@@ -1304,6 +1349,8 @@ def report_jobs(data: dict) -> list[str]:
 
 
 def report(scale: str, data: dict) -> str:
+    from bench.profile import report_lines as profile_report_lines
+
     lines = [
         f"# Benchmark — {scale} scale, {data['date']}",
         "",
@@ -1391,6 +1438,7 @@ def report(scale: str, data: dict) -> str:
             )
     lines += [
         "",
+        *profile_report_lines(data.get("profile") or {}),
         "## Webhook",
         "",
         "| server | events/s | p50 | p95 | p99 | sent | answered | rows | "
@@ -1418,28 +1466,42 @@ def report(scale: str, data: dict) -> str:
         "again with fresh signatures: no new row, nothing processed twice.",
         "",
         *report_jobs(data),
+        *report_orm_raw(data),
+    ]
+    return "\n".join(lines)
+
+
+def report_orm_raw(data: dict) -> list[str]:
+    lines = [
         "## ORM vs raw SQL (main query of each page)",
         "",
         f"Median of {data['orm_iterations']} runs each: the ORM call the page makes, "
-        "as the page makes it, vs the SQL it emits, executed and fetched with a "
-        "bare psycopg cursor. Every list loads only the columns it renders; the "
-        "history page's rows are dicts (`.values()`: it only displays them), the "
-        "others model instances (`.only()`), as their templates call model "
-        "methods (display labels, price labels, the owner's display name).",
+        "as the page makes it (the selectors the views call), vs every statement "
+        "it emits (a prefetch's query, the fork tree's owners included), "
+        "replayed in order with the parameters inlined and fetched with a bare "
+        "psycopg cursor: raw = the server, the round trips and the driver, "
+        "no Django. Every list loads only the columns it renders; the "
+        "history and explore pages' rows are dicts (`.values()`: they only display "
+        "them), the others model instances (`.only()`), as their templates call model "
+        "methods (display labels, price labels, the owner's display name). "
+        "The billing row is the user row as the request loads it (the "
+        "authentication backend's `get_user`) turned into the page's "
+        "`billing_overview`.",
         "",
-        "| page | rows | ORM ms | raw ms | ORM / raw |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| page | rows | statements | ORM ms | raw ms | ORM / raw |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in data["orm_raw"].items():
         lines.append(
-            f"| {name} | {r['rows']} | {r['orm_ms']:.3f} | {r['raw_ms']:.3f} | "
-            f"{r['ratio']:.2f} |"
+            f"| {name} | {r['rows']} | {r['statements']} | {r['orm_ms']:.3f} | "
+            f"{r['raw_ms']:.3f} | {r['ratio']:.2f} |"
         )
     lines += ["", "<details><summary>Main queries</summary>", ""]
     for name, r in data["orm_raw"].items():
-        lines += [f"- {name}: `{r['sql'][:600]}`"]
+        shown = "; ".join(f"`{' '.join(sql.split())[:600]}`" for sql in r["sql"])
+        lines += [f"- {name}: {shown}"]
     lines += ["", "</details>", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def row_counts() -> dict[str, int]:
@@ -1484,8 +1546,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--sign-ins", type=int, default=50, help="concurrent")
     parser.add_argument(
+        "--profile-requests",
+        type=int,
+        default=100,
+        help="requests per page in each pass of the profile",
+    )
+    parser.add_argument(
         "--only",
-        choices=["jobs"],
+        choices=["jobs", "profile"],
         help="the database step and these steps alone; prints, never writes",
     )
     parser.add_argument(
@@ -1494,11 +1562,16 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     wall = time.perf_counter()
+    # bench/profile.py would shadow the standard library's profile module,
+    # which cProfile imports: this directory's modules load as bench.<name>.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != here]
     sys.path.insert(0, str(BASE_DIR))
     os.chdir(BASE_DIR)
 
     only_jobs = args.only == "jobs"
-    if not args.seed_only and not only_jobs:
+    only_profile = args.only == "profile"
+    if not args.seed_only and not args.only:
         wrk_ensure()
     url = server_url(f"bench_{args.scale}")
     database_ensure(url)
@@ -1512,6 +1585,8 @@ def main(argv=None) -> int:
     from django.core.management import call_command
     from django.db import connection
 
+    from bench.profile import pages_profile, report_lines
+
     log(f"migrating {urlparse(url).path.lstrip('/')}")
     call_command("migrate", verbosity=0, interactive=False)
     # The manifest storage needs it before any page renders (Client runs too).
@@ -1521,7 +1596,7 @@ def main(argv=None) -> int:
     if args.seed_only:
         log(f"seeded: {json.dumps(seed)}")
         return 0
-    copy = copy_check(args.copy_rows) if args.copy_rows and not only_jobs else None
+    copy = copy_check(args.copy_rows) if args.copy_rows and not args.only else None
     if copy:
         log(f"seed vs bare COPY: {copy}")
         # Write out what the bulk loads dirtied now, so that a checkpoint
@@ -1536,10 +1611,32 @@ def main(argv=None) -> int:
         log("queries per page")
         queries = queries_per_page(pages, subjects)
         log(json.dumps(queries))
+        log(f"where the time goes: {args.profile_requests} requests per page, twice")
+        profile = pages_profile(
+            {
+                page.name: page_request(page, subjects)
+                for page in pages
+                # No database, no template: nothing to split.
+                if page.name != "floor"
+            },
+            requests=args.profile_requests,
+        )
+        for name, r in profile.items():
+            log(
+                f"{name:38} {r['ms']:7.2f} ms: templates {r['templates_ms']:.2f}"
+                f"  ORM {r['orm_ms']:.2f}  database {r['database_ms']:.2f}"
+                f"  other {r['other_ms']:.2f}"
+            )
         log("ORM vs raw SQL")
         orm_raw = orm_vs_raw(main_queries(subjects), url, args.orm_iterations)
         for name, r in orm_raw.items():
             log(f"{name:38} ORM {r['orm_ms']:.3f} ms raw {r['raw_ms']:.3f} ms")
+        if only_profile:
+            shutil.rmtree(static_root, ignore_errors=True)
+            data = {"orm_iterations": args.orm_iterations, "orm_raw": orm_raw}
+            print("\n".join([*report_lines(profile), *report_orm_raw(data)]))
+            log("--only: nothing written")
+            return 0
 
     # Web and job workers send their mail to the sink (the site only defers it).
     sink = SmtpSink()
@@ -1602,6 +1699,7 @@ def main(argv=None) -> int:
         "pages": [{"name": p.name, "path": p.path, "method": p.method} for p in pages],
         "load": load,
         "queries": queries,
+        "profile": profile,
         "webhook": webhook,
         "orm_iterations": args.orm_iterations,
         "orm_raw": orm_raw,

@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
@@ -42,7 +43,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -217,6 +218,12 @@ class ColumnsChangeList(ChangeList):
     "select all" count receive is left whole.
     """
 
+    def url_for_result(self, result) -> str:
+        # Django's reverses once per row; this once per model (admin_change_url).
+        return admin_change_url(
+            self.model_admin.admin_site, self.model, getattr(result, self.pk_attname)
+        )
+
     def get_results(self, request):
         columns = listed_columns(
             self.model,
@@ -229,19 +236,34 @@ class ColumnsChangeList(ChangeList):
         super().get_results(request)
 
 
+# The change URLs of a model, reversed once: a list of 50 rows links each row
+# and each of its foreign keys (150 reverse() calls, a tenth of the page's
+# time). Keyed on what reverse() depends on besides the name.
+_CHANGE_URL_PLACEHOLDER = "__pk__"
+_change_url_parts: dict[tuple, tuple[str, str] | None] = {}
+
+
 def admin_change_url(admin_site, model, pk) -> str | None:
     """The change page of ``model`` row ``pk`` in ``admin_site``, or None when
     the model has no admin there."""
     if pk is None or not admin_site.is_registered(model):
         return None
     opts = model._meta
-    try:
-        return reverse(
-            f"{admin_site.name}:{opts.app_label}_{opts.model_name}_change",
-            args=(quote(pk),),
-        )
-    except NoReverseMatch:
+    key = (admin_site.name, opts.label, get_script_prefix(), get_urlconf())
+    if key not in _change_url_parts:
+        try:
+            url = reverse(
+                f"{admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                args=(_CHANGE_URL_PLACEHOLDER,),
+            )
+        except NoReverseMatch:
+            _change_url_parts[key] = None
+        else:
+            _change_url_parts[key] = tuple(url.split(_CHANGE_URL_PLACEHOLDER, 1))
+    parts = _change_url_parts[key]
+    if parts is None:
         return None
+    return f"{parts[0]}{quote(pk)}{parts[1]}"
 
 
 def admin_changelist_url(admin_site, model) -> str | None:
@@ -301,6 +323,19 @@ class RelationsMixin:
     - **A list filtered by one related row** (the panel's links) is titled
       "Apps of ada@example.com" and its breadcrumbs run through that row.
     """
+
+    def action_checkbox(self, obj):
+        """Django's row checkbox, written out: Django renders a CheckboxInput
+        through the form renderer's templates for each of the 50 rows (a
+        quarter of a changelist's time); the HTML is the same."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" '
+            'aria-label="Select this object for an action - {}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            str(obj),
+        )
+
 
     related_cap = 1000
     related_exclude: tuple[str, ...] = ()

@@ -24,12 +24,12 @@ def status_badge(status: str, label: str):
 
 @register.simple_tag
 def monetization_badges(models):
-    """The app's pricing as badges ("No pricing yet" without any)."""
+    """The app's pricing as badges ("No pricing yet" without any): monetization
+    models, or their labels already made (selectors.explore_page)."""
     badges = [
         format_html(
-            '<span class="badge">{}{}</span>',
-            model.get_type_display(),
-            f" · {model.price_label}" if model.price is not None else "",
+            '<span class="badge">{}</span>',
+            model if isinstance(model, str) else model.badge_label,
         )
         for model in models
     ]

@@ -422,7 +422,7 @@ PERMISSIONS_POLICY = {
 # --- I18N, static files, messages, logging --------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"

@@ -99,7 +99,17 @@ def test_explore_paginates(client):
 
     assert first.count("Listed ") == 24
     assert second.count("Listed ") == 6
-    assert "Page 1 of 2" in first
+    assert "Page 1" in first and "Next →" in first and "← Previous" not in first
+    assert "Page 2" in second and "← Previous" in second and "Next →" not in second
+    assert "Apps 25\u201330" in second
+
+
+def test_explore_past_the_last_page_shows_the_first(client):
+    AppFactory(name="Only one")
+
+    content = client.get(reverse("explore"), {"page": 7}).content.decode()
+
+    assert "Only one" in content and "Apps 1\u20131" in content
 
 
 def test_explore_query_count_is_the_same_for_3_and_30_apps(client):
@@ -114,7 +124,9 @@ def test_explore_query_count_is_the_same_for_3_and_30_apps(client):
     add(27)
     many = _queries(client, reverse("explore"))
 
-    assert few == many == 3  # count, page with owners, monetization prefetch
+    # One query: the page with its owners' names and pricing (no count, no
+    # prefetch): selectors.explore_page.
+    assert few == many == 1
 
 
 def test_explore_search_expression_matches_the_trigram_indexes():
@@ -248,7 +260,42 @@ def test_app_page_query_count_is_the_same_for_3_and_30_related_rows(client):
     add(27)
     many = _queries(client, app.get_absolute_url())
 
-    assert few == many
+    # The app with its owner's name and pricing, the fork tree with its
+    # owners' names, the posts: selectors.app_for_page and app_fork_tree.
+    assert few == many == 3
+
+
+def test_app_page_reads_no_email_nor_password_of_anyone(client):
+    owner = UserFactory(name="", first_name="Ada", last_name="Lovelace")
+    app = AppFactory(owner=owner)
+    PostFactory(app=app, author=owner, published=True)
+    fork = services.app_fork(app=app, actor=UserFactory(name="Forker"))
+    App.objects.filter(pk=fork.pk).update(status=App.Status.ACTIVE)
+
+    with CaptureQueriesContext(connection) as ctx:
+        content = client.get(app.get_absolute_url()).content.decode()
+
+    sql = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert '"email"' not in sql and '"password"' not in sql
+    assert "by Ada Lovelace" in content and "by Forker" in content
+
+
+def test_app_page_shows_pricing_as_before(client):
+    app = AppFactory()
+    MonetizationModelFactory(app=app, type="FREE", price=None)
+    MonetizationModelFactory(
+        app=app,
+        type="SUBSCRIPTION",
+        price=Decimal("10.00"),
+        subscription_interval="MONTHLY",
+        features=["Sync", "<b>Export</b>"],
+    )
+
+    content = client.get(app.get_absolute_url()).content.decode()
+
+    assert "<strong>Free</strong>" in content
+    assert "<strong>Subscription</strong> · $10.00 / monthly" in content
+    assert "<li>&lt;b&gt;Export&lt;/b&gt;</li>" in content
 
 
 # --- privacy: 404 on someone else's draft -------------------------------------
@@ -728,18 +775,15 @@ def test_post_list_query_count_is_the_same_for_3_and_30(client):
     assert few == many
 
 
-def test_explore_counts_at_most_the_cap_and_says_so(client, monkeypatch):
-    from core.pagination import CappedPaginator
-
-    monkeypatch.setattr(CappedPaginator, "cap", 5)
-    AppFactory.create_batch(7)
+def test_explore_never_counts_the_catalog(client):
+    AppFactory.create_batch(30)
 
     with CaptureQueriesContext(connection) as ctx:
         content = client.get(reverse("explore")).content.decode()
 
-    assert "5+ apps" in content
-    count_sql = next(q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"])
-    assert "LIMIT 6" in count_sql
+    assert not any("COUNT(" in q["sql"] for q in ctx.captured_queries)
+    assert "LIMIT 25" in ctx.captured_queries[-1]["sql"]  # a page and one more
+    assert "Next →" in content
 
 
 # --- privacy: children of apps the viewer may not edit or see -----------------
