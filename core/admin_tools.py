@@ -336,7 +336,6 @@ class RelationsMixin:
             str(obj),
         )
 
-
     related_cap = 1000
     related_exclude: tuple[str, ...] = ()
     related_labels: dict[str, str] = {}

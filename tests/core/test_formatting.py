@@ -130,9 +130,7 @@ def test_the_public_name_in_sql_is_the_public_name(name, first, last):
     user = UserFactory(name=name, first_name=first, last_name=last)
 
     computed = (
-        User.objects.filter(pk=user.pk)
-        .values_list(public_name_sql(), flat=True)
-        .get()
+        User.objects.filter(pk=user.pk).values_list(public_name_sql(), flat=True).get()
     )
 
     assert computed == user.public_name
@@ -155,9 +153,7 @@ def test_a_pricing_label_from_a_row_is_the_models_label():
         # A JSON row carries the price as text (selectors._pricing_rows).
         text = None if model.price is None else str(model.price)
         assert model.badge_label == old
-        assert (
-            pricing_badge_label(model.type, text, model.subscription_interval) == old
-        )
+        assert pricing_badge_label(model.type, text, model.subscription_interval) == old
     assert pricing_badge_label("FREE", None, "") == "Free"
     assert MonetizationModel.Type.FREE.label == "Free"
 
