@@ -1,17 +1,20 @@
 """Every write to the app catalog.
 
 Views, the admin and the seed call these functions; none of them saves a
-catalog model directly. Each function validates with ``full_clean()`` before
-writing, and turns a constraint clash that slipped past validation (two
-requests racing for one domain) into the same ``ValidationError`` a form shows.
+catalog model directly. Each write is one statement: the field rules run in
+Python first, the database's named constraints (unique domain, "not blank"
+checks, price rules) are enforced by the INSERT or UPDATE itself, and a
+violation becomes the same ``ValidationError`` ``full_clean()`` would give,
+so a form shows it on the same field (see :func:`_validated_save`).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,32 +43,75 @@ FORK_SUFFIX = " (fork)"
 
 
 def _constraint_error(model: type[models.Model], exc: IntegrityError):
-    """The ValidationError a form shows for ``exc``, or None if it is not one of
-    ``model``'s named constraints."""
+    """The ValidationError a form shows for ``exc`` (same field, message and
+    code as ``full_clean()`` gives), or None if it is not one of ``model``'s
+    named constraints."""
     diag = getattr(exc.__cause__, "diag", None)
     name = getattr(diag, "constraint_name", None)
     for constraint in model._meta.constraints:
         if constraint.name == name:
-            message = constraint.get_violation_error_message()
+            error = ValidationError(
+                constraint.get_violation_error_message(),
+                code=constraint.violation_error_code,
+            )
             field = getattr(model, "CONSTRAINT_FIELDS", {}).get(name)
-            if field:
-                return ValidationError({field: [message]}, code=name)
-            return ValidationError(message, code=name)
+            return ValidationError({field: [error]}) if field else error
     return None
 
 
-def _validated_save(instance: models.Model, *, update_fields=None) -> None:
-    """full_clean, then save in a savepoint; a constraint race becomes a
-    ValidationError and leaves the surrounding transaction usable."""
-    instance.full_clean()
+def _field_checks(instance: models.Model) -> None:
+    """``full_clean()`` without its queries: the field rules (length, choices,
+    blank, validators) run in Python, an unset foreign key included. A set one
+    is not looked up, since the caller passed the row it points to (a row
+    deleted meanwhile is refused by the database's foreign key at commit), and
+    the unique and check constraints are enforced by the write itself
+    (:func:`_constraint_errors`)."""
+    related_set = [
+        field.name
+        for field in instance._meta.concrete_fields
+        if field.is_relation and getattr(instance, field.attname) is not None
+    ]
+    instance.full_clean(
+        exclude=related_set, validate_unique=False, validate_constraints=False
+    )
+
+
+@contextmanager
+def _constraint_errors(model: type[models.Model], *, savepoint: bool):
+    """Run the write in the block and turn a violation of one of ``model``'s
+    named constraints into the form's ValidationError.
+
+    ``savepoint``: the caller may carry on in its transaction after the
+    refusal (a service without a transaction of its own, called from a test,
+    the seed or another service's transaction), so the failed statement must
+    not abort that transaction. It costs a SAVEPOINT / RELEASE pair, sent only
+    inside a transaction: in autocommit the failed statement rolls back alone.
+    A service with its own transaction passes False: the error leaves that
+    transaction, which is rolled back (to its own savepoint if nested).
+    """
+    guard = (
+        transaction.atomic()
+        if savepoint and connection.in_atomic_block
+        else nullcontext()
+    )
     try:
-        with transaction.atomic():
-            instance.save(update_fields=update_fields)
+        with guard:
+            yield
     except IntegrityError as exc:
-        error = _constraint_error(type(instance), exc)
+        error = _constraint_error(model, exc)
         if error is None:
             raise
         raise error from exc
+
+
+def _validated_save(
+    instance: models.Model, *, savepoint: bool, update_fields=None
+) -> None:
+    """Validate and save ``instance`` in one statement (INSERT or UPDATE): see
+    :func:`_field_checks` and :func:`_constraint_errors` (``savepoint``)."""
+    _field_checks(instance)
+    with _constraint_errors(type(instance), savepoint=savepoint):
+        instance.save(update_fields=update_fields)
 
 
 def _ensure_editor(app: App, actor, *, by_staff: bool = False) -> None:
@@ -93,7 +139,7 @@ def _staff_fields_check(changes: dict, allowed: frozenset) -> None:
 def _created_by_staff(instance: models.Model, *, actor, request) -> None:
     """Save a row staff added in the admin; one audit row lists its values."""
     _ensure_staff(actor)
-    _validated_save(instance)
+    _validated_save(instance, savepoint=False)  # inside the *_by_staff transaction
     audit_log_changes(
         action=AuditLog.Action.UPDATED,
         actor=actor,
@@ -113,7 +159,8 @@ def _updated_by_staff(
     after = model_snapshot(stored)
     written = [name for name in after if after[name] != before.get(name)]
     if written:
-        _validated_save(stored, update_fields=[*written, "updated_at"])
+        # Inside the *_by_staff transaction: no savepoint of its own.
+        _validated_save(stored, savepoint=False, update_fields=[*written, "updated_at"])
     audit_log_changes(
         action=AuditLog.Action.UPDATED,
         actor=actor,
@@ -186,7 +233,7 @@ def app_create(
         domain=_normalise_domain(domain),
         status=status,
     )
-    _validated_save(app)
+    _validated_save(app, savepoint=True)
     return app
 
 
@@ -215,6 +262,7 @@ def app_update(
     app.domain = _normalise_domain(domain)
     _validated_save(
         app,
+        savepoint=False,  # app_update's own transaction is rolled back
         update_fields=["name", "description", "domain", "status", "updated_at"],
     )
     return app
@@ -402,26 +450,15 @@ def _fork_name(name: str) -> str:
 
 
 def _fork_insert(fork: App) -> None:
-    """INSERT ``fork`` in one statement, validated as ``_validated_save`` would
-    but without its round trips: field rules run in Python; the owner and parent
-    were just checked by the caller, the id is fresh, and the named constraints
-    are enforced by the INSERT, a violation becoming the form's message.
+    """INSERT ``fork`` in one statement (see :func:`_validated_save`): the owner
+    and parent were just checked by the caller and the id is fresh.
 
     No savepoint: the caller's transaction is rolled back on any error, so the
     failed INSERT leaves nothing to recover from.
     """
-    fork.full_clean(
-        exclude=["owner", "forked_from"],
-        validate_unique=False,
-        validate_constraints=False,
-    )
-    try:
+    _field_checks(fork)
+    with _constraint_errors(App, savepoint=False):
         fork.save(force_insert=True)
-    except IntegrityError as exc:
-        error = _constraint_error(App, exc)
-        if error is None:
-            raise
-        raise error from exc
 
 
 @transaction.atomic
@@ -545,22 +582,25 @@ def requirement_create(
         priority=priority,
         status=status,
     )
-    _validated_save(requirement)
+    _validated_save(requirement, savepoint=True)
     return requirement
 
 
 def _requirement_write(
-    *, requirement: Requirement, expected_version: int, **changes
+    *, requirement: Requirement, expected_version: int, savepoint: bool, **changes
 ) -> Requirement:
     """One ``UPDATE … WHERE id = ? AND version = ?``: a concurrent edit that got
-    there first leaves 0 rows updated, and this edit is refused (not lost)."""
+    there first leaves 0 rows updated, and this edit is refused (not lost).
+    The same statement enforces the check constraints (see
+    :func:`_validated_save`, also for ``savepoint``)."""
     for field, value in changes.items():
         setattr(requirement, field, value)
-    requirement.full_clean()
+    _field_checks(requirement)
     now = timezone.now()
-    updated = Requirement.objects.filter(
-        pk=requirement.pk, version=expected_version
-    ).update(**changes, version=F("version") + 1, updated_at=now)
+    with _constraint_errors(Requirement, savepoint=savepoint):
+        updated = Requirement.objects.filter(
+            pk=requirement.pk, version=expected_version
+        ).update(**changes, version=F("version") + 1, updated_at=now)
     if not updated:
         raise ValidationError(STALE_REQUIREMENT_MESSAGE, code="stale")
     requirement.version = expected_version + 1
@@ -584,7 +624,10 @@ def requirement_update(
     if status is not None:
         changes["status"] = status
     return _requirement_write(
-        requirement=requirement, expected_version=expected_version, **changes
+        requirement=requirement,
+        expected_version=expected_version,
+        savepoint=True,
+        **changes,
     )
 
 
@@ -600,7 +643,10 @@ def requirement_set_status(
     if expected_version is None:
         expected_version = requirement.version
     return _requirement_write(
-        requirement=requirement, expected_version=expected_version, status=status
+        requirement=requirement,
+        expected_version=expected_version,
+        savepoint=True,
+        status=status,
     )
 
 
@@ -646,7 +692,10 @@ def requirement_update_by_staff(
     changes = {k: v for k, v in changes.items() if getattr(stored, k) != v}
     if changes:
         _requirement_write(
-            requirement=stored, expected_version=expected_version, **changes
+            requirement=stored,
+            expected_version=expected_version,
+            savepoint=False,  # this service's transaction is rolled back
+            **changes,
         )
     audit_log_changes(
         action=AuditLog.Action.UPDATED,
@@ -699,7 +748,7 @@ def monetization_create(
         subscription_interval=subscription_interval or "",
         features=_clean_features(features),
     )
-    _validated_save(model)
+    _validated_save(model, savepoint=True)
     return model
 
 
@@ -719,6 +768,7 @@ def monetization_update(
     model.features = _clean_features(features)
     _validated_save(
         model,
+        savepoint=True,
         update_fields=[
             "type",
             "price",
@@ -798,7 +848,7 @@ def post_create(
         content=(content or "").strip(),
         published=published,
     )
-    _validated_save(post)
+    _validated_save(post, savepoint=True)
     return post
 
 
@@ -815,7 +865,11 @@ def post_update(
     post.title = (title or "").strip()
     post.content = (content or "").strip()
     post.published = published
-    _validated_save(post, update_fields=["title", "content", "published", "updated_at"])
+    _validated_save(
+        post,
+        savepoint=True,
+        update_fields=["title", "content", "published", "updated_at"],
+    )
     return post
 
 

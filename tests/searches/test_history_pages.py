@@ -338,3 +338,5 @@ def test_the_chart_reads_only_the_last_days_along_the_history_index(user):
 
     assert "searchhist_user_time_idx" in plan
     assert "Seq Scan" not in plan
+    # keyword_count is in the index (INCLUDE): no heap page per search.
+    assert "Index Only Scan" in plan
