@@ -51,7 +51,6 @@ def apply_transaction_pooling(config: dict) -> dict:
     """
     config["DISABLE_SERVER_SIDE_CURSORS"] = True
     config.setdefault("OPTIONS", {}).pop("server_side_binding", None)
-    config["OPTIONS"].pop("prepare_threshold", None)
     return config
 
 
@@ -88,11 +87,6 @@ def build_databases(env: environ.Env, base_dir: Path) -> dict:
             "application_name": env.str("DB_APPLICATION_NAME", default="launchpad"),
         },
     }
-    if env.bool("DB_PREPARED_STATEMENTS", default=False):
-        common["OPTIONS"]["server_side_binding"] = True
-        common["OPTIONS"]["prepare_threshold"] = env.int(
-            "DB_PREPARE_THRESHOLD", default=5
-        )
     transaction_pooling = env.str("DB_POOLER", default="").lower() == "transaction"
     url = env.str("DATABASE_URL", default="")
     if url:

@@ -422,6 +422,10 @@ PERMISSIONS_POLICY = {
 # --- I18N, static files, messages, logging --------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# The site is in English only. Without translations Django skips its
+# per-string translation lookups (every {% translate %}, lazy label and date
+# format): about a tenth of a list page's time. Dates and numbers come out as
+# before (the "en" formats).
 USE_I18N = False
 USE_TZ = True
 
