@@ -518,8 +518,8 @@ def main_queries(subjects: Subjects) -> dict[str, object]:
     return {
         "explore": lambda: catalog.explore_page(sort="newest"),
         "explore, most forked": lambda: catalog.explore_page(sort="forks"),
-        "app page": lambda: (
-            App.objects.visible_to(None).select_related("owner").get(pk=subjects.app_id)
+        "app page": lambda: catalog.app_for_page(
+            app_id=subjects.app_id, viewer=AnonymousUser()
         ),
         "app page: fork tree": lambda: catalog.app_fork_tree(
             app=app, viewer=AnonymousUser()
