@@ -1588,7 +1588,9 @@ def main(argv=None) -> int:
     from bench.profile import pages_profile, report_lines
 
     log(f"migrating {urlparse(url).path.lstrip('/')}")
-    call_command("migrate", verbosity=0, interactive=False)
+    # The bench database is disposable: no pre-migration backup (core's
+    # migrate takes one by default), which at large scale would be minutes.
+    call_command("migrate", verbosity=0, interactive=False, no_backup=True)
     # The manifest storage needs it before any page renders (Client runs too).
     call_command("collectstatic", interactive=False, verbosity=0)
     seed = seed_ensure(args.scale)
