@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from searches.models import APIUsage, SavedSearch, SearchHistory
+
+logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 50
 SAVED_PAGE_SIZE = 25
@@ -147,6 +151,49 @@ def history_keywords_per_day(
         .values_list("day", "keywords")
     )
     return {day: int(total) for day, total in rows if day <= today}, today
+
+
+# A day's worth: the key changes with the user's next search and with the date.
+HISTORY_CHART_CACHE_SECONDS = 24 * 60 * 60
+
+
+def history_chart_counts(
+    *, user, newest_id: str | None, days: int = 30
+) -> tuple[dict[dt.date, int], dt.date]:
+    """:func:`history_keywords_per_day`, cached until the user searches again.
+
+    A user's history only grows (rows are never edited; deleting an account
+    removes them all), so the 30 days' sums are fixed by the newest row's id,
+    the day and the time zone: those make the key. The sum reads every search
+    of the last 30 days (36,000 for the busiest user of the large bench, 14 ms);
+    a cache hit is one read. ``newest_id`` is None when the caller does not
+    know the newest row (an older page): no cache then. An unreachable cache
+    only costs the query.
+    """
+    if newest_id is None:
+        return history_keywords_per_day(user=user, days=days)
+    today = timezone.localdate()
+    key = (
+        f"history-chart:1:{user.pk}:{newest_id}:{today.isoformat()}:"
+        f"{timezone.get_current_timezone_name()}:{days}"
+    )
+    try:
+        cached = cache.get(key)
+    except Exception:
+        logger.warning("Cache unavailable (get %s)", key, exc_info=True)
+        cached = None
+    if cached is not None:
+        return {dt.date.fromisoformat(day): n for day, n in cached.items()}, today
+    counts, today = history_keywords_per_day(user=user, days=days)
+    try:
+        cache.set(
+            key,
+            {day.isoformat(): n for day, n in counts.items()},
+            timeout=HISTORY_CHART_CACHE_SECONDS,
+        )
+    except Exception:
+        logger.warning("Cache unavailable (set %s)", key, exc_info=True)
+    return counts, today
 
 
 def saved_searches_for(user):

@@ -244,7 +244,10 @@ def history(request):
         after=request.GET.get("after"),
     )
     _history_rows_label(page.rows)
-    counts, today = selectors.history_keywords_per_day(user=request.user)
+    # The newest page's first row is the user's newest search: it keys the
+    # chart's cache (selectors.history_chart_counts).
+    newest = page.rows[0]["id"] if page.is_first and page.rows else None
+    counts, today = selectors.history_chart_counts(user=request.user, newest_id=newest)
     return render(
         request,
         "searches/history.html",

@@ -340,3 +340,23 @@ def test_the_chart_reads_only_the_last_days_along_the_history_index(user):
     assert "Seq Scan" not in plan
     # keyword_count is in the index (INCLUDE): no heap page per search.
     assert "Index Only Scan" in plan
+
+
+@pytest.mark.django_db
+def test_the_chart_is_summed_once_until_the_next_search(user_client, user):
+    _history(user, 3)
+
+    def chart_sums():
+        with CaptureQueriesContext(connection) as ctx:
+            response = user_client.get(URL)
+        sums = [
+            q
+            for q in ctx.captured_queries
+            if 'SUM("searches_searchhistory"' in q["sql"]
+        ]
+        return len(sums), response.context["chart"].total
+
+    assert chart_sums() == (1, 3)  # computed, then cached
+    assert chart_sums() == (0, 3)  # from the cache: no scan of the 30 days
+    SearchHistoryFactory(user=user, keywords=["new", "one"], keyword_count=2)
+    assert chart_sums() == (1, 5)  # a new search is a new key
