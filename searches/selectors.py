@@ -164,17 +164,20 @@ def history_chart_counts(
 
     A user's history only grows (rows are never edited; deleting an account
     removes them all), so the 30 days' sums are fixed by the newest row's id,
-    the day and the time zone: those make the key. The sum reads every search
-    of the last 30 days (36,000 for the busiest user of the large bench, 14 ms);
-    a cache hit is one read. ``newest_id`` is None when the caller does not
-    know the newest row (an older page): no cache then. An unreachable cache
-    only costs the query.
+    the user's running keyword total (``keyword_searches_total``, raised by
+    every search: a row dated before the newest, from a server whose clock is
+    behind, still changes the key), the day and the time zone. The sum reads
+    every search of the last 30 days (36,000 for the busiest user of the large
+    bench, 14 ms); a cache hit is one read. ``newest_id`` is None when the
+    caller does not know the newest row (an older page): no cache then. An
+    unreachable cache only costs the query.
     """
     if newest_id is None:
         return history_keywords_per_day(user=user, days=days)
     today = timezone.localdate()
     key = (
-        f"history-chart:1:{user.pk}:{newest_id}:{today.isoformat()}:"
+        f"history-chart:1:{user.pk}:{newest_id}:"
+        f"{getattr(user, 'keyword_searches_total', '')}:{today.isoformat()}:"
         f"{timezone.get_current_timezone_name()}:{days}"
     )
     try:
