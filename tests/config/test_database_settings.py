@@ -6,7 +6,13 @@ from config.database import build_databases
 
 
 def databases_for(monkeypatch, **variables):
-    for name in ("DATABASE_URL", "DIRECT_URL", "DATABASE_READ_URL", "DB_POOLER"):
+    for name in (
+        "DATABASE_URL",
+        "DIRECT_URL",
+        "DATABASE_READ_URL",
+        "DB_POOLER",
+        "EMBEDDED_PGDATA",  # a run pointed at its own cluster (README)
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
