@@ -84,9 +84,7 @@ def _quota_exceeded(request, exc):
         429,
         "quota_exceeded",
         exc.messages[0],
-        used=exc.used,
-        limit=exc.limit,
-        reset_at=exc.reset_at.isoformat() if exc.reset_at else None,
+        **exc.details(),
     )
 
 

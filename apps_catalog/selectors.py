@@ -195,16 +195,6 @@ def explore_page(
     return page
 
 
-def apps_with_monetization(apps: QuerySet[App]) -> QuerySet[App]:
-    """Prefetch monetization models (one query for the whole page)."""
-    return apps.prefetch_related(
-        Prefetch(
-            "monetization_models",
-            queryset=MonetizationModel.objects.order_by("created_at", "id"),
-        )
-    )
-
-
 def apps_of_owner(*, owner) -> QuerySet[App]:
     """My apps: everything but soft-deleted, newest first (the columns the
     table renders; of the parent only what its link needs)."""
@@ -229,50 +219,20 @@ def apps_in_trash(*, owner) -> QuerySet[App]:
     )
 
 
-@dataclass(frozen=True)
-class TrashPage:
-    """One page of the trash, read without a COUNT: ``size + 1`` rows tell
-    whether there is a next page."""
-
-    apps: list[App]
-    number: int
-    has_next: bool
-
-    def __iter__(self):
-        return iter(self.apps)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def previous_page_number(self) -> int:
-        return self.number - 1
-
-    @property
-    def next_page_number(self) -> int:
-        return self.number + 1
-
-
 # Past this page the trash (at most 30 days of deletions) is not paged further.
 TRASH_MAX_PAGE = 500
 
 
-def apps_in_trash_page(*, owner, number, size: int) -> TrashPage:
-    """Page ``number`` of :func:`apps_in_trash` (anything not a page number in
-    range reads as page 1): one query."""
-    try:
-        page = int(number)
-    except (TypeError, ValueError):
-        page = 1
-    if not 1 <= page <= TRASH_MAX_PAGE:
-        page = 1
-    offset = (page - 1) * size
-    rows = list(apps_in_trash(owner=owner)[offset : offset + size + 1])
-    if not rows and page > 1:
-        # Past the end (apps restored since the link was made): the first page.
-        return apps_in_trash_page(owner=owner, number=1, size=size)
-    return TrashPage(apps=rows[:size], number=page, has_next=len(rows) > size)
+def apps_in_trash_page(*, owner, number, size: int) -> PeekPage:
+    """Page ``number`` of :func:`apps_in_trash` (anything not a page number
+    reads as page 1, past the end as page 1 too): one query, no count
+    (:func:`core.pagination.peek_page`)."""
+    return peek_page(
+        apps_in_trash(owner=owner),
+        number,
+        per_page=size,
+        max_rows=TRASH_MAX_PAGE * size,
+    )
 
 
 def apps_recent_active(*, limit: int = 6) -> list[App]:

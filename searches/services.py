@@ -74,6 +74,14 @@ class QuotaExceeded(ValidationError):
             code="quota_exceeded",
         )
 
+    def details(self) -> dict:
+        """What both JSON APIs add to their quota error (used, limit, reset)."""
+        return {
+            "used": self.used,
+            "limit": self.limit,
+            "reset_at": self.reset_at.isoformat() if self.reset_at else None,
+        }
+
 
 class AnonymousLimitExceeded(ValidationError):
     """An anonymous visitor used up today's free searches."""

@@ -385,9 +385,7 @@ def _api_keywords(request) -> JsonResponse:
             429,
             "quota_exceeded",
             exc.messages[0],
-            used=exc.used,
-            limit=exc.limit,
-            reset_at=exc.reset_at.isoformat() if exc.reset_at else None,
+            **exc.details(),
             upgrade_url=request.build_absolute_uri(reverse("billing")),
         )
     except ValidationError as exc:

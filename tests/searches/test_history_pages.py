@@ -362,3 +362,15 @@ def test_the_chart_is_summed_once_until_the_next_search(user_client, user):
     assert chart_sums() == (0, 3)  # from the cache: no scan of the 30 days
     SearchHistoryFactory(user=user, keywords=["new", "one"], keyword_count=2)
     assert chart_sums() == (1, 5)  # a new search is a new key
+
+
+@pytest.mark.django_db
+def test_a_row_drawn_by_its_tag_escapes_what_the_user_typed(user_client, user):
+    SearchHistoryFactory(
+        user=user, keywords=['<img src=x onerror="alert(1)">', "a&b"], keyword_count=2
+    )
+
+    html = user_client.get(URL).content.decode()
+
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;, a&amp;b" in html
