@@ -82,11 +82,17 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
     """
     now = timezone.now()
     table = WebhookEvent._meta.db_table
+    handler = EVENT_HANDLERS.get(event["type"])
+    Status = WebhookEvent.Status
+    status = Status.IGNORED if handler is None else Status.PROCESSED
     # The claim, the handler and the outcome share one transaction and no
     # savepoint: one commit (one WAL flush) and the fewest round trips per
-    # delivery, the hot path. A duplicate delivery racing this one waits on the
-    # uncommitted row, then finds it PROCESSED under the lock. A handler error
-    # rolls all of it back and _webhook_event_failure_record commits a FAILED row.
+    # delivery, the hot path. The claim is written with its outcome already
+    # (processed, first attempt): if the handler raises, the whole transaction
+    # rolls back, row included, and _webhook_event_failure_record commits a
+    # FAILED row; so the common delivery needs no second write to its row. A
+    # duplicate delivery racing this one waits on the uncommitted row, then
+    # finds it PROCESSED under the lock.
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _lock_timeout_set(cursor)
@@ -94,8 +100,9 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
                 f"""
                 INSERT INTO {table}
                     (id, type, provider, status, attempts, error, note,
-                     needs_attention, payload, created_at, updated_at)
-                VALUES (%s, %s, %s, %s, 0, '', '', false, %s::jsonb, %s, %s)
+                     needs_attention, payload, last_attempt_at, processed_at,
+                     created_at, updated_at)
+                VALUES (%s, %s, %s, %s, 1, '', '', false, %s::jsonb, %s, %s, %s, %s)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id
                 """,  # noqa: S608 - the table name is the model's, values are parameters
@@ -103,8 +110,10 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
                     event["id"],
                     event["type"],
                     WebhookEvent.Provider.STRIPE,
-                    WebhookEvent.Status.RECEIVED,
+                    status,
                     json.dumps(event),
+                    now,
+                    now,
                     now,
                     now,
                 ],
@@ -118,14 +127,20 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
                 id=event["id"],
                 type=event["type"],
                 provider=WebhookEvent.Provider.STRIPE,
-                status=WebhookEvent.Status.RECEIVED,
-                attempts=0,
+                status=status,
+                attempts=1,
                 payload=event,
+                last_attempt_at=now,
+                processed_at=now,
                 created_at=now,
                 updated_at=now,
             )
             record._state.adding = False
-            return _webhook_event_apply(record)
+            if handler is not None:
+                note = _handler_run(record, handler)
+                if note:
+                    _webhook_event_outcome_write(record, note=note, now=now)
+            return record
     except _HandlerFailed as failed:
         return _webhook_event_failure_record(failed)
 
@@ -198,34 +213,58 @@ def _webhook_event_apply(event: WebhookEvent) -> WebhookEvent:
     if handler is None:
         event.status = WebhookEvent.Status.IGNORED
     else:
-        try:
-            note = handler(event=event.payload) or ""
-        except Exception as exc:
-            if isinstance(exc, WebhookHandlingError):
-                logger.warning("Stripe event %s not applied: %s", event.id, exc)
-            else:
-                logger.exception("Stripe event %s failed", event.id)
-            raise _HandlerFailed(event, f"{type(exc).__name__}: {exc}") from exc
+        note = _handler_run(event, handler)
         event.status = WebhookEvent.Status.PROCESSED
-    event.processed_at = event.last_attempt_at = event.updated_at = now
+    event.processed_at = event.last_attempt_at = now
+    event.attempts += 1  # attempts + 1 below: the row is locked until commit
+    _webhook_event_outcome_write(event, note=note, now=now, attempt=True)
+    return event
+
+
+def _handler_run(event: WebhookEvent, handler) -> str:
+    """The handler's note ("" when nothing needs staff); a handler error is
+    logged and raised as :class:`_HandlerFailed`."""
+    try:
+        return handler(event=event.payload) or ""
+    except Exception as exc:
+        if isinstance(exc, WebhookHandlingError):
+            logger.warning("Stripe event %s not applied: %s", event.id, exc)
+        else:
+            logger.exception("Stripe event %s failed", event.id)
+        raise _HandlerFailed(event, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _webhook_event_outcome_write(
+    event: WebhookEvent, *, note: str, now, attempt: bool = False
+) -> None:
+    """Write ``event``'s status and ``note`` (a note needs staff's attention),
+    counting an attempt when ``attempt``. One plain UPDATE: the ORM's save()
+    costs more Python than the webhook's whole signature check, on the hot
+    path of every delivery."""
     event.error = ""
     event.note = note
     event.needs_attention = bool(note)
-    event.attempts += 1  # attempts + 1 below: the row is locked until commit
-    # One plain UPDATE (the ORM's save() costs more Python than the webhook's
-    # whole signature check; this is the hot path of every delivery).
+    event.updated_at = now
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {WebhookEvent._meta.db_table}
-            SET status = %s, attempts = attempts + 1, last_attempt_at = %s,
+            SET status = %s, attempts = attempts + %s, last_attempt_at = %s,
                 processed_at = %s, error = '', note = %s, needs_attention = %s,
                 updated_at = %s
             WHERE id = %s
             """,  # noqa: S608 - the table name is the model's, values are parameters
-            [event.status, now, now, note, bool(note), now, event.id],
+            [
+                event.status,
+                int(attempt),
+                event.last_attempt_at,
+                event.processed_at,
+                note,
+                bool(note),
+                now,
+                event.id,
+            ],
         )
-    return event
 
 
 def _webhook_event_failure_record(failed: _HandlerFailed) -> WebhookEvent:

@@ -3,7 +3,9 @@ import time
 
 import pytest
 import stripe
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import WebhookEvent
 from core.models import AuditLog
@@ -60,6 +62,43 @@ def test_valid_signed_event_is_recorded_and_processed(client, subscriber):
     assert row.payload == event
     subscriber.refresh_from_db()
     assert subscriber.tier == "PRO"
+
+
+def test_a_first_delivery_writes_its_event_row_once(client, subscriber):
+    # The claim is written with its outcome (PROCESSED, attempt 1): the hot
+    # path's round trips are the claim, the user's lock and the user's update.
+    deliver(
+        client, stripe_event("customer.subscription.created", subscription_object())
+    )
+    renewal = stripe_event(
+        "customer.subscription.updated", subscription_object(status="active")
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        response = deliver(client, renewal)
+
+    assert response.json() == {"id": renewal["id"], "status": "PROCESSED"}
+    statements = [
+        q["sql"].split()[0].upper()
+        for q in captured.captured_queries
+        # The test's own transaction turns the delivery's into a savepoint.
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    assert statements == ["SET", "INSERT", "SELECT", "UPDATE"], statements
+    event_writes = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "billing_webhookevent" in q["sql"]
+    ]
+    assert len(event_writes) == 1
+    row = WebhookEvent.objects.get(pk=renewal["id"])
+    assert (row.status, row.attempts, row.note, row.needs_attention) == (
+        WebhookEvent.Status.PROCESSED,
+        1,
+        "",
+        False,
+    )
+    assert row.processed_at == row.last_attempt_at == row.created_at
 
 
 def test_event_signed_with_another_secret_is_refused_and_not_stored(client, subscriber):
