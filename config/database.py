@@ -31,7 +31,7 @@ def _strip_pooler_flag(url: str) -> tuple[str, bool]:
 def database_from_url(url: str, *, transaction_pooling: bool = False, **extra) -> dict:
     url, flagged = _strip_pooler_flag(url)
     config = environ.Env.db_url_config(url)
-    config["ENGINE"] = "django.db.backends.postgresql"
+    config["ENGINE"] = "core.db.postgresql"
     # A Unix socket directory is written percent-encoded in the host part
     # (postgres://user@%2Frun%2Fpostgresql/db); libpq needs the plain path.
     config["HOST"] = unquote(config.get("HOST") or "")
@@ -46,12 +46,29 @@ def apply_transaction_pooling(config: dict) -> dict:
 
     Server-side cursors (``.iterator()``) and prepared statements live in a
     server session that transaction pooling hands to other clients between
-    transactions; Django 5.2 already disables psycopg's prepared statements
-    unless server-side binding is on, so only the cursors need switching off.
+    transactions: both are switched off, and parameters are bound client-side
+    (Django's default).
     """
     config["DISABLE_SERVER_SIDE_CURSORS"] = True
-    config.setdefault("OPTIONS", {}).pop("server_side_binding", None)
+    options = config.setdefault("OPTIONS", {})
+    options.pop("server_side_binding", None)
+    options.pop("prepare_threshold", None)
     return config
+
+
+def prepared_statement_options(env: environ.Env) -> dict:
+    """Server-side binding, and psycopg's prepared statements once a connection
+    has run a statement ``prepare_threshold`` times: the server then skips
+    parsing and planning it again (the app page's database time went from
+    2.3 ms to 0.9 ms). Only on direct connections (see
+    :func:`apply_transaction_pooling`); DB_PREPARED_STATEMENTS=false turns it
+    off, e.g. behind a pooler the settings cannot see."""
+    if not env.bool("DB_PREPARED_STATEMENTS", default=True):
+        return {}
+    return {
+        "server_side_binding": True,
+        "prepare_threshold": env.int("DB_PREPARE_THRESHOLD", default=5),
+    }
 
 
 def embedded_database(pgdata: Path, **extra) -> dict:
@@ -85,6 +102,7 @@ def build_databases(env: environ.Env, base_dir: Path) -> dict:
             "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
             # Names this app's connections in pg_stat_activity and the dashboard.
             "application_name": env.str("DB_APPLICATION_NAME", default="launchpad"),
+            **prepared_statement_options(env),
         },
     }
     transaction_pooling = env.str("DB_POOLER", default="").lower() == "transaction"

@@ -11,6 +11,8 @@ def databases_for(monkeypatch, **variables):
         "DIRECT_URL",
         "DATABASE_READ_URL",
         "DB_POOLER",
+        "DB_PREPARED_STATEMENTS",
+        "DB_PREPARE_THRESHOLD",
         "EMBEDDED_PGDATA",  # a run pointed at its own cluster (README)
     ):
         monkeypatch.delenv(name, raising=False)
@@ -33,7 +35,7 @@ def test_database_url_points_at_that_server(monkeypatch):
     )
 
     default = databases["default"]
-    assert default["ENGINE"] == "django.db.backends.postgresql"
+    assert default["ENGINE"] == "core.db.postgresql"
     assert (default["HOST"], default["PORT"], default["NAME"]) == (
         "db.internal",
         6543,
@@ -41,6 +43,9 @@ def test_database_url_points_at_that_server(monkeypatch):
     )
     assert default["CONN_HEALTH_CHECKS"] is True
     assert not default.get("DISABLE_SERVER_SIDE_CURSORS")
+    # A direct connection binds on the server and prepares what it runs often.
+    assert default["OPTIONS"]["server_side_binding"] is True
+    assert default["OPTIONS"]["prepare_threshold"] == 5
 
 
 def test_pgbouncer_flag_makes_connection_safe_for_transaction_pooling(monkeypatch):
@@ -53,6 +58,9 @@ def test_pgbouncer_flag_makes_connection_safe_for_transaction_pooling(monkeypatc
     assert default["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert default["OPTIONS"]["sslmode"] == "require"
     assert "pgbouncer" not in default["OPTIONS"]
+    # Prepared statements live in a server session the pool hands around.
+    assert "server_side_binding" not in default["OPTIONS"]
+    assert "prepare_threshold" not in default["OPTIONS"]
 
 
 def test_db_pooler_variable_also_enables_transaction_pooling(monkeypatch):
@@ -63,6 +71,18 @@ def test_db_pooler_variable_also_enables_transaction_pooling(monkeypatch):
     )
 
     assert databases["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert "server_side_binding" not in databases["default"]["OPTIONS"]
+
+
+def test_prepared_statements_can_be_turned_off(monkeypatch):
+    databases = databases_for(
+        monkeypatch,
+        DATABASE_URL="postgres://app@db:5432/prod",
+        DB_PREPARED_STATEMENTS="false",
+    )
+
+    assert "server_side_binding" not in databases["default"]["OPTIONS"]
+    assert "prepare_threshold" not in databases["default"]["OPTIONS"]
 
 
 def test_direct_url_gets_its_own_unpooled_alias(monkeypatch):
@@ -74,6 +94,8 @@ def test_direct_url_gets_its_own_unpooled_alias(monkeypatch):
 
     assert databases["direct"]["HOST"] == "db"
     assert not databases["direct"].get("DISABLE_SERVER_SIDE_CURSORS")
+    assert databases["direct"]["OPTIONS"]["server_side_binding"] is True
+    assert "server_side_binding" not in databases["default"]["OPTIONS"]
     # Options are copied, never shared between aliases.
     assert databases["direct"]["OPTIONS"] is not databases["default"]["OPTIONS"]
 

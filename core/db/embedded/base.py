@@ -6,8 +6,7 @@ importing settings never starts a server and a server that went away (stopped,
 crashed, machine restarted) is brought back by the next connection attempt.
 """
 
-from django.db.backends.postgresql import base as postgresql
-
+from core.db.postgresql import base as postgresql
 from core.embedded_postgres import ensure_server
 
 
