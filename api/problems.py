@@ -29,9 +29,19 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 class RateLimited(Exception):
-    def __init__(self, state: RateLimitState):
+    def __init__(self, state: RateLimitState, *, detail: str = ""):
         super().__init__("rate limited")
         self.state = state
+        self.detail = detail or (
+            f"This key made more than {state.limit} requests this minute; "
+            f"try again in {state.reset_seconds} s."
+        )
+
+
+class UnknownQueryParameters(Exception):
+    def __init__(self, names: set[str]):
+        super().__init__(", ".join(sorted(names)))
+        self.names = sorted(names)
 
 
 class ScopeMissing(Exception):
@@ -133,15 +143,22 @@ def _unauthenticated(request, exc):
 
 
 def _rate_limited(request, exc: RateLimited):
-    response = problem(
-        429,
-        "rate_limited",
-        f"This key made more than {exc.state.limit} requests this minute; "
-        f"try again in {exc.state.reset_seconds} s.",
-    )
+    response = problem(429, "rate_limited", exc.detail)
     for name, value in exc.state.headers().items():
         response[name] = value
     return response
+
+
+def _unknown_query_parameters(request, exc: UnknownQueryParameters):
+    return problem(
+        422,
+        "invalid",
+        "Unknown query parameters: " + ", ".join(exc.names) + ".",
+        errors=[
+            {"field": f"query.{name}", "message": "Unknown parameter."}
+            for name in exc.names
+        ],
+    )
 
 
 def _scope_missing(request, exc: ScopeMissing):
@@ -182,6 +199,7 @@ def problems_install(api) -> None:
         (HttpError, _http_error),
         (AuthenticationError, _unauthenticated),
         (RateLimited, _rate_limited),
+        (UnknownQueryParameters, _unknown_query_parameters),
         (ScopeMissing, _scope_missing),
         (PermissionDenied, _forbidden),
         (Http404, _not_found),

@@ -39,10 +39,24 @@ class RateLimitState:
 
 def rate_limit_hit(key_id: str, *, now: float | None = None) -> RateLimitState:
     """Count one request of key ``key_id`` in the current minute."""
-    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    return _hit(f"api-rate:{key_id}", settings.API_RATE_LIMIT_PER_MINUTE, now=now)
+
+
+def unauthenticated_hit(ip: str, *, now: float | None = None) -> RateLimitState:
+    """Count one request from ``ip`` that brought no valid key. Past the limit
+    the address is answered 429 without a lookup or a usage row, so a flood of
+    made-up keys costs a cache increment, not a key lookup and an INSERT each."""
+    return _hit(
+        f"api-rate-anon:{ip}",
+        settings.API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE,
+        now=now,
+    )
+
+
+def _hit(prefix: str, limit: int, *, now: float | None) -> RateLimitState:
     now = time.time() if now is None else now
     window = int(now // 60)
-    cache_key = f"api-rate:{key_id}:{window}"
+    cache_key = f"{prefix}:{window}"
     # incr first: one round trip in the common case (the counter exists);
     # the first request of a window creates it.
     try:

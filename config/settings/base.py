@@ -501,3 +501,8 @@ SILENCED_SYSTEM_CHECKS = [
 API_V1_PREFIX = "/api/v1/"
 # Requests per minute per API key (429 with Retry-After past it).
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=120)
+# Requests per minute per client address that bring no valid key: past it, 429
+# with Retry-After and no usage row (api.auth).
+API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE = env.int(
+    "API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE", default=30
+)

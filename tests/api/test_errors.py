@@ -134,3 +134,12 @@ def test_unknown_query_parameters_are_refused(client, key):
         "/api/v1/history?limit=5", headers={"Authorization": f"Bearer {key[1]}"}
     )
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("header", [None, "Bearer lp_live_" + "x" * 32])
+def test_a_caller_without_a_valid_key_gets_401_before_any_query_check(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = client.get("/api/v1/history?limt=5&anything=1", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+    assert "limt" not in response.content.decode()

@@ -170,3 +170,34 @@ def test_management_command_refuses_unknown_users(db):
 
     with pytest.raises(CommandError, match="No user"):
         call_command("api_key_create", "nobody@example.com", "--name", "x")
+
+
+def test_calls_without_a_valid_key_are_limited_per_address_and_stop_metering(
+    client, key, settings
+):
+    settings.API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE = 3
+    headers = [{}, {"Authorization": "Bearer lp_live_" + "x" * 32}]
+    statuses = [
+        client.get("/api/v1/usage", headers=headers[i % 2]).status_code
+        for i in range(6)
+    ]
+
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    response = client.get("/api/v1/usage")
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "rate_limited"
+    assert "without a valid API key" in response.json()["detail"]
+    assert 0 < int(response["Retry-After"]) <= 60
+    # Only the calls under the limit left rows: a flood cannot grow the table.
+    assert APIUsage.objects.filter(user=None).count() == 3
+    assert not APIUsage.objects.filter(status_code=429).exists()
+    # Someone with a valid key behind the same address is not refused.
+    assert _call(client, "/usage", key[1]).status_code == 200
+
+
+def test_another_address_is_not_limited_by_the_first_ones_calls(client, settings):
+    settings.API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE = 1
+    client.get("/api/v1/usage")
+    assert client.get("/api/v1/usage").status_code == 429
+    assert client.get("/api/v1/usage", REMOTE_ADDR="10.1.2.3").status_code == 401
