@@ -340,6 +340,13 @@ class UserSessionAdmin(
     search_user_fields = ("user",)
     search_help_text = "A user's exact email or id."
 
+    def delete_model(self, request, obj):
+        # Deleting the row alone would leave the browser signed in: end the
+        # session itself (accounts.services), with its audit row.
+        services.user_session_end_by_staff(
+            session=obj, actor=request.user, request=request
+        )
+
 
 # allauth.mfa's own admin lets staff add and edit an authenticator's secret
 # data and deletes without an audit row: replaced by a read-only list whose one

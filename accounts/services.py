@@ -631,6 +631,27 @@ def email_address_verify_by_staff(
 
 
 @transaction.atomic
+def user_session_end_by_staff(*, session: UserSession, actor: User, request=None):
+    """Staff end a user's session from the admin (a stolen laptop): the browser
+    holding it is signed out at its next request, as when the user ends it on
+    their sessions page (allauth's ``UserSession.end`` deletes the Django
+    session, not only the list's row), with an audit row on the user."""
+    _staff_check(actor)
+    audit_log_record(
+        action=AuditLog.Action.SESSION_REVOKED,
+        actor=actor,
+        target=session.user,
+        changes={
+            "ip": session.ip,
+            "user_agent": session.user_agent[:200],
+            "by": "staff",
+        },
+        request=request,
+    )
+    get_usersessions_adapter().end_sessions([session])
+
+
+@transaction.atomic
 def mfa_authenticator_remove_by_staff(*, authenticator, actor: User, request=None):
     """Staff remove a user's second factor (a lost phone): audited like the
     user's own removal, with the staff member as actor. An ADMIN left without a

@@ -1,5 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
 
 from apps_catalog import services
 from apps_catalog.models import App, MonetizationModel, Post, Requirement
@@ -11,10 +13,67 @@ from core.admin_tools import (
 )
 
 
+class RequirementAdminForm(forms.ModelForm):
+    """A requirement's admin form, carrying the version staff loaded.
+
+    The admin reloads the row when the form is posted, so ``obj.version`` is
+    the version at saving time: without the one the page was opened with, an
+    owner's edit made meanwhile would be overwritten silently. A stale form is
+    refused with a form error, and nothing is written."""
+
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Requirement
+        fields = ("app", "description", "priority", "status")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_version"].initial = self.instance.version
+
+    def clean(self):
+        cleaned = super().clean()
+        loaded = cleaned.get("loaded_version")
+        if self.instance.pk and loaded is not None and loaded != self.instance.version:
+            raise ValidationError(services.STALE_REQUIREMENT_MESSAGE, code="stale")
+        return cleaned
+
+    def expected_version(self) -> int:
+        """The version the edit was made against (the one staff loaded)."""
+        loaded = self.cleaned_data.get("loaded_version")
+        return self.instance.version if loaded is None else loaded
+
+
+class StaleEditRefusedMixin:
+    """A versioned write that lost a race between the form's check and the
+    save (another edit committed in between) is answered with the change page
+    again and a message, never a 500; the transaction is rolled back."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            if getattr(exc, "code", None) != "stale" and not any(
+                error.code == "stale" for error in getattr(exc, "error_list", [])
+            ):
+                raise
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect(request.get_full_path())
+
+
 class RequirementInline(LabelledTabularInline):
     model = Requirement
+    form = RequirementAdminForm
     extra = 0
-    fields = ("description", "priority", "status", "version", "updated_at")
+    fields = (
+        "description",
+        "priority",
+        "status",
+        "version",
+        "updated_at",
+        "loaded_version",
+    )
     readonly_fields = ("version", "updated_at")
     show_change_link = True
 
@@ -43,7 +102,9 @@ def _run_on_each(modeladmin, request, queryset, service, done: str) -> None:
 
 
 @admin.register(App)
-class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+class AppAdmin(
+    StaleEditRefusedMixin, LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin
+):
     """Apps, newest first (``app_created_idx``).
 
     Filters: status (``app_status_created_idx``), created date
@@ -164,10 +225,14 @@ class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
             row_form = next(f for f in formset.initial_forms if f.instance is obj)
             extra = {}
             if formset.model is Requirement:
-                extra["expected_version"] = obj.version
+                extra["expected_version"] = row_form.expected_version()
             update(
                 **{arg: obj},
-                changes={name: row_form.cleaned_data[name] for name in changed},
+                changes={
+                    name: row_form.cleaned_data[name]
+                    for name in changed
+                    if name != "loaded_version"  # the form's, not the row's
+                },
                 **extra,
                 **staff,
             )
@@ -185,7 +250,9 @@ class AppAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(Requirement)
-class RequirementAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
+class RequirementAdmin(
+    StaleEditRefusedMixin, LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin
+):
     """Requirements, newest first (``requirement_created_idx``).
 
     Filters: status, priority (``requirement_status_created_idx``,
@@ -211,6 +278,7 @@ class RequirementAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("app",)
     list_select_related = ("app",)
     list_related_columns = ("app__name",)
+    form = RequirementAdminForm
     readonly_fields = ("id", "version", "created_at", "updated_at")
     ordering = ("-created_at",)
 
@@ -231,8 +299,12 @@ class RequirementAdmin(LargeTableAdmin, IndexedSearchMixin, admin.ModelAdmin):
         services.requirement_update_by_staff(
             requirement=obj,
             actor=request.user,
-            changes={name: form.cleaned_data[name] for name in form.changed_data},
-            expected_version=obj.version,
+            changes={
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name != "loaded_version"
+            },
+            expected_version=form.expected_version(),
             request=request,
         )
 

@@ -5,9 +5,7 @@ from django.db.models import Prefetch
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from procrastinate.contrib.django import app as jobs_app
 from procrastinate.contrib.django.admin import ProcrastinateJobAdmin
 from procrastinate.contrib.django.models import ProcrastinateEvent, ProcrastinateJob
 
@@ -36,6 +34,8 @@ from core.selectors import user_may_signal_backends
 from core.services import (
     feature_flag_delete,
     feature_flag_save,
+    jobs_cancel_by_staff,
+    jobs_retry_failed_by_staff,
     query_cancel,
     query_terminate,
     statement_statistics_reset,
@@ -384,11 +384,9 @@ class JobAdmin(LargeTableAdmin, ProcrastinateJobAdmin):
     list_filter = ["status", indexed_values_filter("queue_name", title="queue")]
     search_fields = ("pk",)
     search_help_text = "Exact job id."
-    actions = [
-        "retry_failed",
-        ProcrastinateJobAdmin.cancel,
-        ProcrastinateJobAdmin.abort,
-    ]
+    # Procrastinate's own actions write without an audit row: these go through
+    # core.services (one audit row per job changed).
+    actions = ["retry_failed", "cancel_queued", "abort_jobs"]
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_staff
@@ -413,16 +411,12 @@ class JobAdmin(LargeTableAdmin, ProcrastinateJobAdmin):
 
     @admin.action(description="Retry failed jobs")
     def retry_failed(self, request, queryset):
-        failed = list(
-            queryset.filter(status="failed").values_list(
-                "id", "priority", "queue_name", "lock"
-            )
+        retried = jobs_retry_failed_by_staff(
+            job_ids=queryset.values_list("pk", flat=True),
+            actor=request.user,
+            request=request,
         )
-        for job_id, priority, queue, lock in failed:
-            jobs_app.job_manager.retry_job_by_id(
-                job_id, timezone.now(), priority, queue, lock
-            )
-        if not failed:
+        if not retried:
             self.message_user(
                 request,
                 "Nothing retried: only failed jobs can be retried here.",
@@ -431,7 +425,35 @@ class JobAdmin(LargeTableAdmin, ProcrastinateJobAdmin):
             return
         self.message_user(
             request,
-            f"{len(failed)} failed job{'s' if len(failed) != 1 else ''} queued "
+            f"{retried} failed job{'s' if retried != 1 else ''} queued "
             "again; a worker picks them up at its next poll.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Cancel jobs (only queued ones)")
+    def cancel_queued(self, request, queryset):
+        self._cancel(request, queryset, abort=False)
+
+    @admin.action(description="Abort jobs (queued and running ones)")
+    def abort_jobs(self, request, queryset):
+        self._cancel(request, queryset, abort=True)
+
+    def _cancel(self, request, queryset, *, abort: bool) -> None:
+        changed = jobs_cancel_by_staff(
+            job_ids=queryset.values_list("pk", flat=True),
+            actor=request.user,
+            abort=abort,
+            request=request,
+        )
+        what = "queued or running" if abort else "queued"
+        if not changed:
+            self.message_user(
+                request, f"Nothing changed: no {what} job selected.", messages.WARNING
+            )
+            return
+        verb = "asked to stop" if abort else "cancelled"
+        self.message_user(
+            request,
+            f"{changed} job{'s' if changed != 1 else ''} {verb}.",
             messages.SUCCESS,
         )

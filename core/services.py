@@ -11,6 +11,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
+from procrastinate.contrib.django import app as jobs_app
+from procrastinate.contrib.django.models import ProcrastinateJob
 
 from core.models import AuditLog, FeatureFlag, SystemMetric
 from core.monitoring import (
@@ -592,3 +594,61 @@ def statement_statistics_reset(*, actor, request=None) -> int:
         request=request,
     )
     return discarded
+
+
+# --- jobs (the admin's job list) ------------------------------------------------------
+
+# What a staff action can change on a job, kept in its audit row (never the
+# arguments: a mail job's are sealed, and they are not what staff changed).
+JOB_AUDIT_FIELDS = ("status", "attempts", "abort_requested", "scheduled_at")
+
+
+def _jobs_locked(job_ids, statuses):
+    return list(
+        ProcrastinateJob.objects.select_for_update()
+        .filter(pk__in=list(job_ids), status__in=statuses)
+        .order_by("pk")
+    )
+
+
+def _job_audit(job, before: dict, *, actor, request) -> None:
+    job.refresh_from_db(fields=JOB_AUDIT_FIELDS)
+    audit_log_changes(
+        action=AuditLog.Action.UPDATED,
+        actor=actor,
+        target=job,
+        before=before,
+        after=model_snapshot(job, fields=JOB_AUDIT_FIELDS),
+        request=request,
+    )
+
+
+@transaction.atomic
+def jobs_retry_failed_by_staff(*, job_ids, actor, request=None) -> int:
+    """Queue the failed ones of ``job_ids`` again, now; one audit row per job
+    (status failed → todo). Only failed jobs: retrying a running one would run
+    it twice, and a dead worker's job is requeued by ``core.jobs_stalled_retry``."""
+    _staff_check(actor)
+    jobs = _jobs_locked(job_ids, ("failed",))
+    for job in jobs:
+        before = model_snapshot(job, fields=JOB_AUDIT_FIELDS)
+        jobs_app.job_manager.retry_job_by_id(
+            job.id, timezone.now(), job.priority, job.queue_name, job.lock
+        )
+        _job_audit(job, before, actor=actor, request=request)
+    return len(jobs)
+
+
+@transaction.atomic
+def jobs_cancel_by_staff(*, job_ids, actor, abort: bool = False, request=None) -> int:
+    """Cancel the queued ones of ``job_ids`` (``abort``: also ask running ones
+    to stop, which a task honours at its next check); one audit row per job
+    changed. Returns how many changed."""
+    _staff_check(actor)
+    changed = 0
+    for job in _jobs_locked(job_ids, ("todo", "doing") if abort else ("todo",)):
+        before = model_snapshot(job, fields=JOB_AUDIT_FIELDS)
+        if jobs_app.job_manager.cancel_job_by_id(job.id, abort=abort):
+            _job_audit(job, before, actor=actor, request=request)
+            changed += 1
+    return changed

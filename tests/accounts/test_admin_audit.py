@@ -293,25 +293,38 @@ def test_a_provider_secret_change_is_recorded_without_its_values(admin_client):
     assert "secret" not in json.dumps(row.changes).replace('"secret"', "")
 
 
-def test_deleting_a_session_or_a_magic_link_is_audited(admin_client):
+def test_ending_a_session_in_the_admin_signs_that_browser_out_and_is_audited(
+    admin_client, admin_user
+):
     target = UserFactory()
-    sign_in(target)
+    browser = sign_in(target)
     session = UserSession.objects.get(user=target)
-    link = MagicLink.objects.get(email=target.email)
 
     admin_client.post(
         reverse("admin:usersessions_usersession_delete", args=[session.pk]),
         {"post": "yes"},
     )
+
+    assert not UserSession.objects.filter(pk=session.pk).exists()
+    # Not only the list's row: the browser holding the session is signed out.
+    assert browser.get("/account/").status_code == 302
+    (row,) = AuditLog.objects.filter(action=AuditLog.Action.SESSION_REVOKED)
+    assert (row.actor_id, row.target_id) == (admin_user.pk, target.pk)
+    assert row.changes["by"] == "staff"
+    assert session.session_key not in json.dumps(row.changes)
+
+
+def test_deleting_a_magic_link_is_audited(admin_client):
+    target = UserFactory()
+    sign_in(target)
+    link = MagicLink.objects.get(email=target.email)
+
     admin_client.post(
         reverse("admin:accounts_magiclink_delete", args=[link.pk]), {"post": "yes"}
     )
 
-    deleted = AuditLog.objects.filter(action=AuditLog.Action.DELETED)
-    (gone_session,) = deleted.filter(target_type="usersessions.UserSession")
-    assert gone_session.action == AuditLog.Action.DELETED
-    assert gone_session.changes["session_key"] == "(changed)"
-    assert session.session_key not in json.dumps(gone_session.changes)
-    (gone_link,) = deleted.filter(target_type="accounts.MagicLink")
+    (gone_link,) = AuditLog.objects.filter(
+        action=AuditLog.Action.DELETED, target_type="accounts.MagicLink"
+    )
     assert gone_link.changes["token_hash"] == "(changed)"
     assert gone_link.changes["email"] == {"old": target.email, "new": None}

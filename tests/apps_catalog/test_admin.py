@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from apps_catalog import services
 from apps_catalog.models import App, Requirement
+from tests.admin_forms import change_form_data
 from tests.apps_catalog.factories import (
     AppFactory,
     MonetizationModelFactory,
@@ -165,3 +166,71 @@ def test_admin_change_form_changes_status_only_through_the_service(admin_client)
     )
     assert fork.deleted_at is not None
     assert App.objects.get(pk=parent.pk).fork_count == 0
+
+
+def _requirement_form(admin_client, requirement):
+    """The change form's fields as the page gives them (loaded_version included)."""
+    url = reverse("admin:apps_catalog_requirement_change", args=[requirement.pk])
+    return url, change_form_data(admin_client, url)
+
+
+def test_admin_requirement_edit_made_on_a_stale_page_is_refused(admin_client):
+    requirement = RequirementFactory(description="Before", priority="LOW")
+    url, data = _requirement_form(admin_client, requirement)
+    assert data["loaded_version"] == "1"
+    # The owner edits while staff have the page open.
+    services.requirement_update(
+        requirement=requirement,
+        actor=requirement.app.owner,
+        expected_version=1,
+        description="Owner's edit",
+        priority="HIGH",
+    )
+    data["description"] = "Staff's edit"
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert services.STALE_REQUIREMENT_MESSAGE in response.content.decode()
+    requirement.refresh_from_db()
+    assert (requirement.description, requirement.version) == ("Owner's edit", 2)
+
+
+def test_admin_requirement_edit_losing_the_race_at_save_is_refused_not_500(
+    admin_client, monkeypatch
+):
+    # Another edit commits between the form's check and the write.
+    requirement = RequirementFactory(description="Before")
+    url, data = _requirement_form(admin_client, requirement)
+    data["description"] = "Staff's edit"
+    write = services._requirement_write
+
+    def racing_write(*, requirement, **kwargs):
+        Requirement.objects.filter(pk=requirement.pk).update(version=7)
+        return write(requirement=requirement, **kwargs)
+
+    monkeypatch.setattr(services, "_requirement_write", racing_write)
+
+    response = admin_client.post(url, data, follow=True)
+
+    assert response.status_code == 200
+    assert services.STALE_REQUIREMENT_MESSAGE in response.content.decode()
+    requirement.refresh_from_db()
+    assert requirement.description == "Before"
+
+
+def test_admin_inline_requirement_edit_made_on_a_stale_page_is_refused(admin_client):
+    requirement = RequirementFactory(description="Before")
+    url = reverse("admin:apps_catalog_app_change", args=[requirement.app_id])
+    data = change_form_data(admin_client, url)
+    Requirement.objects.filter(pk=requirement.pk).update(
+        description="Owner's edit", version=2
+    )
+    data["requirements-0-description"] = "Staff's edit"
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert services.STALE_REQUIREMENT_MESSAGE in response.content.decode()
+    requirement.refresh_from_db()
+    assert (requirement.description, requirement.version) == ("Owner's edit", 2)

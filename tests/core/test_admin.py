@@ -234,6 +234,46 @@ def test_retry_requeues_failed_jobs_and_leaves_running_ones(no_jobs, admin_clien
 
 
 @pytest.mark.django_db
+def test_job_actions_leave_an_audit_row_per_job_changed(
+    no_jobs, admin_client, admin_user
+):
+    failed = mail_job()
+    job_finish(failed, "failed")
+    queued, other_queued, running = mail_job(), mail_job(), mail_job()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [running]
+        )
+
+    admin_client.post(JOBS, {"action": "retry_failed", "_selected_action": [failed]})
+    cancelled = admin_client.post(
+        JOBS,
+        {"action": "cancel_queued", "_selected_action": [queued, running]},
+        follow=True,
+    )
+    aborted = admin_client.post(
+        JOBS,
+        {"action": "abort_jobs", "_selected_action": [other_queued, running]},
+        follow=True,
+    )
+
+    assert "1 job cancelled" in cancelled.content.decode()
+    assert "2 jobs asked to stop" in aborted.content.decode()
+    assert _job(queued)[0] == "cancelled"
+    rows = {
+        int(row.target_id): row
+        for row in AuditLog.objects.filter(target_type="procrastinate.ProcrastinateJob")
+    }
+    assert set(rows) == {failed, queued, other_queued, running}
+    assert all(row.actor_id == admin_user.pk for row in rows.values())
+    assert rows[failed].changes["status"] == {"old": "failed", "new": "todo"}
+    assert rows[queued].changes["status"] == {"old": "todo", "new": "cancelled"}
+    assert rows[running].changes["abort_requested"] == {"old": False, "new": True}
+    # Nothing about the job's (sealed) arguments.
+    assert all("args" not in row.changes for row in rows.values())
+
+
+@pytest.mark.django_db
 def test_retry_of_no_failed_job_says_so(no_jobs, admin_client):
     queued = mail_job()
 
