@@ -1,6 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.widgets import Select
 from searches.models import MatchType
 from searches.providers import LANGUAGES, LOCATIONS
 from searches.services import keywords_parse, search_options_clean
@@ -16,11 +17,19 @@ class SearchForm(forms.Form):
         max_length=40_000,
         strip=False,
     )
+    # core.widgets.Select: Django's HTML without a template include per option
+    # (the three selects were a tenth of this page's time).
     location = forms.ChoiceField(
-        choices=[(code, name) for code, (name, _) in LOCATIONS.items()], initial="US"
+        choices=[(code, name) for code, (name, _) in LOCATIONS.items()],
+        initial="US",
+        widget=Select,
     )
-    language = forms.ChoiceField(choices=list(LANGUAGES.items()), initial="en")
-    match_type = forms.ChoiceField(choices=MatchType.choices, initial=MatchType.BROAD)
+    language = forms.ChoiceField(
+        choices=list(LANGUAGES.items()), initial="en", widget=Select
+    )
+    match_type = forms.ChoiceField(
+        choices=MatchType.choices, initial=MatchType.BROAD, widget=Select
+    )
 
     def clean_keywords(self):
         return keywords_parse(self.cleaned_data["keywords"])
