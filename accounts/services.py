@@ -779,6 +779,39 @@ def cleanup_expired(*, now=None) -> dict[str, int]:
     }
 
 
+# How far back the job looks for impersonations left without an end row (the
+# job runs every ten minutes; a longer outage still gets them ended).
+IMPERSONATION_END_LOOKBACK = timedelta(days=2)
+
+
+def impersonations_expired_end(*, now=None) -> int:
+    """An end row ("expired") for each impersonation past its time that has
+    none: the admin closed the browser instead of pressing Stop, so no request
+    came to end it (accounts.impersonation). Safe to run twice. Returns how
+    many were ended."""
+    now = now or timezone.now()
+    max_age = timedelta(minutes=settings.IMPERSONATION_MAX_MINUTES)
+    recent = AuditLog.objects.filter(created_at__gte=now - IMPERSONATION_END_LOOKBACK)
+    ended = set(
+        recent.filter(action=AuditLog.Action.IMPERSONATION_ENDED).values_list(
+            "changes__impersonation_id", flat=True
+        )
+    )
+    started = recent.filter(
+        action=AuditLog.Action.IMPERSONATION_STARTED, created_at__lte=now - max_age
+    ).values_list("changes__impersonation_id", "actor_id", "target_id")
+    expired = [row for row in started if row[0] and row[0] not in ended]
+    users = User.objects.in_bulk({pk for row in expired for pk in row[1:] if pk})
+    for impersonation_id, admin_id, user_id in expired:
+        audit_log_record(
+            action=AuditLog.Action.IMPERSONATION_ENDED,
+            actor=users.get(admin_id),
+            target=users.get(user_id),
+            changes={"ended_by": "expired", "impersonation_id": impersonation_id},
+        )
+    return len(expired)
+
+
 # --- "Download my data" -------------------------------------------------------------
 
 

@@ -46,6 +46,18 @@ def data_export_build(*, user_id: str, export_id: str, base_url: str) -> str:
     )
 
 
+@app.periodic(cron="*/10 * * * *", periodic_id="impersonations_expired_end")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="accounts.impersonations_expired_end",
+    name="accounts.impersonations_expired_end",
+)
+def impersonations_expired_end(timestamp: int) -> int:
+    """End rows for impersonations past IMPERSONATION_MAX_MINUTES that no
+    request ended (the browser was closed)."""
+    return services.impersonations_expired_end()
+
+
 @app.periodic(cron="45 * * * *", periodic_id="data_exports_prune")
 @app.task(
     queue=MAINTENANCE_QUEUE,

@@ -176,6 +176,8 @@ HIJACK_PERMISSION_CHECK = "accounts.impersonation.impersonation_allowed"
 # django-hijack's own notification carries inline style and script, which the
 # site's CSP refuses: base.html renders accounts/_impersonation_banner.html.
 HIJACK_INSERT_BEFORE = None
+# An impersonation's longest run; the first request after it signs the session out.
+IMPERSONATION_MAX_MINUTES = env.int("IMPERSONATION_MAX_MINUTES", default=60)
 
 # --- accounts / allauth ----------------------------------------------------------
 # Passwordless: email is the identity; people sign in by magic link (accounts app)

@@ -5,10 +5,14 @@ session."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from core.models import AuditLog
 from tests.a11y import axe_violations, horizontal_overflow, widest_elements
@@ -49,6 +53,8 @@ def test_admin_impersonates_a_user_and_stops(admin_client, admin_user, user):
     assert (started.target_type, started.target_id) == ("accounts.User", user.pk)
     # The impersonator's own row does not name them twice.
     assert "impersonated_by" not in started.changes
+    assert started.changes["impersonation_id"]
+    assert "expires_at" in started.changes
     # Impersonating is not the user's own sign-in.
     user.refresh_from_db()
     assert user.last_login is None
@@ -70,7 +76,10 @@ def test_admin_impersonates_a_user_and_stops(admin_client, admin_user, user):
     ended = AuditLog.objects.get(action=AuditLog.Action.IMPERSONATION_ENDED)
     assert ended.actor_id == admin_user.pk
     assert ended.target_id == user.pk
-    assert ended.changes == {"ended_by": "stop"}
+    assert ended.changes == {
+        "ended_by": "stop",
+        "impersonation_id": started.changes["impersonation_id"],
+    }
 
     # Back in the admin, and no banner any more.
     assert admin_client.get(back_to).status_code == 200
@@ -101,10 +110,69 @@ def test_signing_out_while_impersonating_ends_it_in_the_audit_log(
     assert _session_user_id(admin_client) is None
     ended = AuditLog.objects.get(action=AuditLog.Action.IMPERSONATION_ENDED)
     assert (ended.actor_id, ended.target_id) == (admin_user.pk, user.pk)
-    assert ended.changes == {"ended_by": "sign_out"}
+    started = AuditLog.objects.get(action=AuditLog.Action.IMPERSONATION_STARTED)
+    assert ended.changes == {
+        "ended_by": "sign_out",
+        "impersonation_id": started.changes["impersonation_id"],
+    }
     sign_out = AuditLog.objects.get(action=AuditLog.Action.SIGN_OUT)
     assert sign_out.actor_id == user.pk
     assert sign_out.changes["impersonated_by"] == admin_user.email
+
+
+@pytest.mark.django_db
+def test_an_impersonation_past_its_time_signs_the_session_out(
+    admin_client, admin_user, user, settings
+):
+    _acquire(admin_client, user)
+    session = admin_client.session
+    session["impersonation"]["expires_at"] = time.time() - 1
+    session.save()
+
+    response = admin_client.get(reverse("account"))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_login")
+    assert _session_user_id(admin_client) is None
+    page = admin_client.get(response["Location"])
+    assert "The impersonation ended after 60 minutes" in page.content.decode()
+    started = AuditLog.objects.get(action=AuditLog.Action.IMPERSONATION_STARTED)
+    (ended,) = AuditLog.objects.filter(action=AuditLog.Action.IMPERSONATION_ENDED)
+    assert (ended.actor_id, ended.target_id) == (admin_user.pk, user.pk)
+    assert ended.changes == {
+        "ended_by": "expired",
+        "impersonation_id": started.changes["impersonation_id"],
+    }
+
+
+@pytest.mark.django_db
+def test_an_impersonation_nobody_ended_gets_its_end_row_from_the_job(
+    admin_client, admin_user, user, other_user, settings
+):
+    from accounts.services import impersonations_expired_end
+
+    _acquire(admin_client, user)  # the browser is then closed: nothing ends it
+    stopped = Client()
+    stopped.force_login(admin_user)
+    _acquire(stopped, other_user)
+    stopped.post(RELEASE)
+    later = timezone.now() + dt.timedelta(minutes=61)
+
+    assert impersonations_expired_end(now=timezone.now()) == 0  # not over yet
+    assert impersonations_expired_end(now=later) == 1
+    assert impersonations_expired_end(now=later) == 0  # once
+
+    started = AuditLog.objects.get(
+        action=AuditLog.Action.IMPERSONATION_STARTED, target_id=user.pk
+    )
+    ended = AuditLog.objects.get(
+        action=AuditLog.Action.IMPERSONATION_ENDED, target_id=user.pk
+    )
+    assert ended.actor_id == admin_user.pk
+    assert ended.changes == {
+        "ended_by": "expired",
+        "impersonation_id": started.changes["impersonation_id"],
+    }
 
 
 @pytest.mark.django_db
