@@ -1,5 +1,7 @@
 """core.db.postgresql: server-side binding with bulk_create batches that fit."""
 
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -31,3 +33,44 @@ def test_bulk_create_beyond_the_protocols_parameter_limit_is_batched():
     assert SearchHistory.objects.filter(user=user).count() == rows
     inserts = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
     assert len(inserts) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_quiet_connection_is_healthy_without_a_query(monkeypatch):
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    connection.ensure_connection()
+
+    def no_query(self):
+        raise AssertionError("the health check sent SELECT 1")
+
+    monkeypatch.setattr(DatabaseWrapper, "is_usable", no_query)
+    assert connection.is_usable()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_ended_is_not_healthy():
+    import psycopg
+
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        # The FATAL notice and the close reach the socket.
+        for _ in range(100):
+            if (
+                other.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid]
+                ).fetchone()[0]
+                == 0
+            ):
+                break
+            time.sleep(0.02)
+
+    assert not connection.is_usable()
+    connection.close()
+    connection.ensure_connection()
+    assert connection.is_usable()
