@@ -95,18 +95,26 @@ def webhook_event_receive(*, event: dict) -> WebhookEvent:
     # finds it PROCESSED under the lock.
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            _lock_timeout_set(cursor)
+            # The lock timeout is set by the claim itself (set_config(…, true)
+            # is SET LOCAL): the row's values are read from that CTE, so it
+            # applies before the INSERT can wait on a concurrent delivery's
+            # uncommitted row, and costs no round trip of its own.
             cursor.execute(
                 f"""
+                WITH lock_wait AS (
+                    SELECT set_config('lock_timeout', %s, true)
+                )
                 INSERT INTO {table}
                     (id, type, provider, status, attempts, error, note,
                      needs_attention, payload, last_attempt_at, processed_at,
                      created_at, updated_at)
-                VALUES (%s, %s, %s, %s, 1, '', '', false, %s::jsonb, %s, %s, %s, %s)
+                SELECT %s, %s, %s, %s, 1, '', '', false, %s::jsonb, %s, %s, %s, %s
+                FROM lock_wait
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id
                 """,  # noqa: S608 - the table name is the model's, values are parameters
                 [
+                    f"{int(WEBHOOK_LOCK_TIMEOUT_MS)}ms",
                     event["id"],
                     event["type"],
                     WebhookEvent.Provider.STRIPE,

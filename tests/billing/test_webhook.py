@@ -65,8 +65,9 @@ def test_valid_signed_event_is_recorded_and_processed(client, subscriber):
 
 
 def test_a_first_delivery_writes_its_event_row_once(client, subscriber):
-    # The claim is written with its outcome (PROCESSED, attempt 1): the hot
-    # path's round trips are the claim, the user's lock and the user's update.
+    # The claim is written with its outcome (PROCESSED, attempt 1) and sets
+    # its own lock timeout: the hot path's statements are the claim, the
+    # user's lock and the user's update.
     deliver(
         client, stripe_event("customer.subscription.created", subscription_object())
     )
@@ -84,7 +85,10 @@ def test_a_first_delivery_writes_its_event_row_once(client, subscriber):
         # The test's own transaction turns the delivery's into a savepoint.
         if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
     ]
-    assert statements == ["SET", "INSERT", "SELECT", "UPDATE"], statements
+    assert statements == ["WITH", "SELECT", "UPDATE"], statements
+    assert any(
+        "set_config('lock_timeout'" in q["sql"] for q in captured.captured_queries
+    )
     event_writes = [
         q["sql"]
         for q in captured.captured_queries
@@ -353,3 +357,38 @@ def test_handler_error_after_a_write_rolls_the_write_back(
     assert services.webhook_event_process(event_id=event["id"]).status == "PROCESSED"
     assert state()["tier"] == "PRO"
     assert AuditLog.objects.filter(action="plan_changed").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_waiting_on_a_stuck_duplicate_gives_up_with_503(
+    client, subscriber, monkeypatch
+):
+    # Another delivery of the same event inserted its row and never commits:
+    # this one waits at most WEBHOOK_LOCK_TIMEOUT_MS, then Stripe retries.
+    import psycopg
+
+    from billing import services
+
+    monkeypatch.setattr(services, "WEBHOOK_LOCK_TIMEOUT_MS", 200)
+    event = stripe_event("customer.subscription.created", subscription_object())
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params) as other:
+        other.execute(
+            "INSERT INTO billing_webhookevent (id, type, provider, status, attempts,"
+            " error, note, needs_attention, payload, created_at, updated_at)"
+            " VALUES (%s, %s, 'stripe', 'RECEIVED', 0, '', '', false, '{}', now(),"
+            " now())",
+            [event["id"], event["type"]],
+        )
+        started = time.monotonic()
+
+        response = deliver(client, event)
+
+        waited = time.monotonic() - started
+        other.rollback()
+
+    assert response.status_code == 503
+    assert 0.15 < waited < 5
+    assert not WebhookEvent.objects.filter(pk=event["id"]).exists()
