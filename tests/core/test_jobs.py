@@ -129,6 +129,22 @@ def test_cron_interval(cron, at, expected):
     assert cron_interval(cron, at=when) == expected
 
 
+@pytest.mark.parametrize(
+    "cron", ["* * * * *", "*/5 * * * *", "0 3 * * 1-5", "15 2 * * *", "30 * * * *"]
+)
+def test_cron_interval_is_the_same_for_every_moment_of_a_minute(cron):
+    # cron_interval remembers five-field schedules per minute; the answer must
+    # be croniter's for any second of it, a tick's own instant included.
+    from core.jobs import _interval
+
+    start = dt.datetime(2025, 3, 8, 2, 10, tzinfo=dt.UTC)
+    for minutes in range(0, 7 * 24 * 60, 37):
+        minute = start + dt.timedelta(minutes=minutes)
+        for second in (0, 1, 30, 59.999):
+            at = minute + dt.timedelta(seconds=second)
+            assert cron_interval(cron, at=at) == _interval(cron, at), (cron, at)
+
+
 def test_duration_text():
     assert duration_text(dt.timedelta(seconds=45)) == "45 s"
     assert duration_text(dt.timedelta(seconds=60)) == "1 min"
