@@ -1,8 +1,8 @@
 from django import template
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from apps_catalog.selectors import apps_recent_active
+from core.formatting import html_format
 
 register = template.Library()
 
@@ -19,7 +19,7 @@ def recent_apps(limit: int = 6):
 
 @register.simple_tag
 def status_badge(status: str, label: str):
-    return format_html('<span class="badge {}">{}</span>', status.lower(), label)
+    return html_format('<span class="badge {}">{}</span>', status.lower(), label)
 
 
 @register.simple_tag
@@ -27,7 +27,7 @@ def monetization_badges(models):
     """The app's pricing as badges ("No pricing yet" without any): monetization
     models, or their labels already made (selectors.explore_page)."""
     badges = [
-        format_html(
+        html_format(
             '<span class="badge">{}</span>',
             model if isinstance(model, str) else model.badge_label,
         )
@@ -35,4 +35,4 @@ def monetization_badges(models):
     ]
     if not badges:
         return mark_safe('<span class="muted">No pricing yet</span>')
-    return mark_safe(" ".join(badges))  # noqa: S308 - each part built by format_html
+    return mark_safe(" ".join(badges))  # noqa: S308 - each part built by html_format

@@ -1,6 +1,7 @@
 from django import template
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+
+from core.formatting import html_format, html_format_join
 
 register = template.Library()
 
@@ -21,7 +22,8 @@ def sample_badge():
 # template variable (and a filter) per cell: the history page draws 50 rows
 # of 6 cells and 30 bars of 5 attributes, and Django's per-variable lookup
 # was a third of the page's time. The row's strings are made in the view
-# (searches.views._history_rows_label); format_html escapes each of them.
+# (searches.views._history_rows_label); html_format (format_html without its
+# lazy-string wrappers) escapes each of them.
 _HISTORY_ROW = (
     "<tr>"
     '<td class="history-keywords"><div class="kw-line">'
@@ -39,11 +41,11 @@ _HISTORY_ROW = (
 @register.simple_tag
 def history_row(row: dict):
     more = (
-        format_html('<span class="muted">… and {} more</span>', row["more"])
+        html_format('<span class="muted">… and {} more</span>', row["more"])
         if row["more"]
         else ""
     )
-    return format_html(
+    return html_format(
         _HISTORY_ROW,
         url=row["url"],
         keywords_all=row["keywords_all"],
@@ -62,7 +64,7 @@ def history_row(row: dict):
 def day_chart_bars(bars):
     """The bars of a searches.charts.DailyChart (days with searches only), each
     with its day and count as a tooltip."""
-    return format_html_join(
+    return html_format_join(
         "",
         '<rect class="chart-bar" x="{}%" y="{}%" width="{}%" height="{}%">'
         "<title>{}</title></rect>",

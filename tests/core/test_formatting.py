@@ -13,6 +13,9 @@ from django.template.defaultfilters import truncatechars
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy
 
 from accounts.models import PUBLIC_NAME_FALLBACK, User
 from accounts.selectors import public_name_sql
@@ -21,6 +24,8 @@ from core.admin_tools import RelationsMixin, admin_change_url
 from core.formatting import (
     date_label,
     datetime_label,
+    html_format,
+    html_format_join,
     iso_datetime,
     number_label,
     truncate_label,
@@ -178,3 +183,34 @@ def test_admin_change_urls_are_the_urls_reverse_gives():
             args=[admin.utils.quote(pk)],
         )
     assert admin_change_url(admin.site, App, None) is None
+
+
+VALUES = [
+    "plain",
+    "<b>&\"'</b>",
+    mark_safe("<i>safe</i>"),
+    42,
+    3.5,
+    None,
+    gettext_lazy("lazy <text>"),
+    "",
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_html_format_is_format_html(value):
+    template = '<a title="{}" data-x="{name}">{}</a>'
+
+    ours = html_format(template, value, value, name=value)
+
+    assert ours == format_html(template, value, value, name=value)
+    assert isinstance(ours, SafeString)
+
+
+def test_html_format_join_is_format_html_join():
+    rows = [(v, v) for v in VALUES]
+
+    for sep in ("", ", ", "<br>", mark_safe("<br>")):
+        assert html_format_join(sep, "<p>{}|{}</p>", rows) == format_html_join(
+            sep, "<p>{}|{}</p>", rows
+        )
