@@ -344,10 +344,12 @@ def test_board_moves_in_place_and_refuses_a_stale_move_in_a_real_browser(
         "#requirement-board [role=status]"
     )
     # Focus stays on the moved card, for keyboard users (board.js, once htmx
-    # has settled the swap).
-    page.wait_for_function(
-        f"document.activeElement.id === 'requirement-{target.pk}'", timeout=3000
-    )
+    # has settled the swap). Playwright's expect, not wait_for_function: a
+    # string predicate that has to poll is eval'd in the page, which the
+    # site's CSP (no 'unsafe-eval') refuses.
+    from playwright.sync_api import expect
+
+    expect(page.locator(f"#requirement-{target.pk}")).to_be_focused(timeout=3000)
     assert page.inner_text("#board-progress-text").startswith("1 of 10 done")
     screenshot(page, "board_moved_390")
     target.refresh_from_db()
