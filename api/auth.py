@@ -8,10 +8,9 @@ from ninja.security import HttpBearer
 
 from api.operations import unknown_query_parameters
 from api.problems import RateLimited, ScopeMissing, UnknownQueryParameters
-from api.ratelimit import rate_limit_hit, unauthenticated_hit
+from api.ratelimit import rate_limit_hit
 from api.selectors import api_key_for_token
 from api.services import api_key_touch
-from core.services import client_ip
 
 
 class ApiKeyAuth(HttpBearer):
@@ -19,12 +18,9 @@ class ApiKeyAuth(HttpBearer):
         # ninja's own __call__ logs the whole header in DEBUG: a secret in a log.
         value = request.headers.get("Authorization", "")
         scheme, _, token = value.partition(" ")
-        api_key = None
-        if scheme.lower() == "bearer" and token.strip():
-            api_key = self.authenticate(request, token.strip())
-        if api_key is None:
-            _unauthenticated_count(request)
-        return api_key
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.authenticate(request, token.strip())
 
     def authenticate(self, request, token):
         api_key = api_key_for_token(token)
@@ -43,24 +39,6 @@ class ApiKeyAuth(HttpBearer):
             raise UnknownQueryParameters(unknown)
         api_key_touch(api_key=api_key)
         return api_key
-
-
-def _unauthenticated_count(request) -> None:
-    """Count a call without a valid key against its address; past the limit,
-    429 and no usage row (the middleware skips ``api_unmetered`` requests), so
-    a flood of made-up keys cannot grow the usage table. A valid key from the
-    same address (an office behind one NAT) is never refused by this count."""
-    state = unauthenticated_hit(client_ip(request))
-    if state.exceeded:
-        request.api_unmetered = True
-        raise RateLimited(
-            state,
-            detail=(
-                f"More than {state.limit} requests without a valid API key came "
-                f"from this address this minute; try again in "
-                f"{state.reset_seconds} s."
-            ),
-        )
 
 
 def scope_require(request, scope: str) -> None:

@@ -11,7 +11,8 @@ import time
 from django.conf import settings
 from django.db import DatabaseError
 
-from api.problems import PROBLEM_CONTENT_TYPE, problem
+from api.problems import PROBLEM_CONTENT_TYPE, problem, rate_limited_response
+from api.ratelimit import unauthenticated_hit
 from core.services import client_ip
 from searches.services import api_usage_record, user_agent
 
@@ -41,12 +42,23 @@ class ApiMiddleware:
             for name, value in state.headers().items():
                 response.setdefault(name, value)
         rest = request.path[len(self.prefix) :].strip("/")
-        # An address over its limit of calls without a valid key writes no
-        # row: a flood of made-up keys must not grow the usage table.
-        if not rest.startswith(UNMETERED) and not getattr(
-            request, "api_unmetered", False
-        ):
-            self._record(request, response, started)
+        if rest.startswith(UNMETERED):
+            return response
+        if getattr(request, "api_key", None) is None:
+            # Every metered answer without a valid key is a refusal (401, or a
+            # 404 for a made-up path): counted per address, and past the limit
+            # a 429 and no usage row, so a flood cannot grow the usage table.
+            # A valid key from the same address (an office behind one NAT) is
+            # never refused by this count.
+            state = unauthenticated_hit(client_ip(request))
+            if state.exceeded:
+                return rate_limited_response(
+                    state,
+                    f"More than {state.limit} requests without a valid API key "
+                    "came from this address this minute; try again in "
+                    f"{state.reset_seconds} s.",
+                )
+        self._record(request, response, started)
         return response
 
     @staticmethod

@@ -29,10 +29,10 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 class RateLimited(Exception):
-    def __init__(self, state: RateLimitState, *, detail: str = ""):
+    def __init__(self, state: RateLimitState):
         super().__init__("rate limited")
         self.state = state
-        self.detail = detail or (
+        self.detail = (
             f"This key made more than {state.limit} requests this minute; "
             f"try again in {state.reset_seconds} s."
         )
@@ -142,11 +142,16 @@ def _unauthenticated(request, exc):
     return response
 
 
-def _rate_limited(request, exc: RateLimited):
-    response = problem(429, "rate_limited", exc.detail)
-    for name, value in exc.state.headers().items():
+def rate_limited_response(state: RateLimitState, detail: str) -> JsonResponse:
+    """429 with ``detail`` and the RateLimit-* and Retry-After headers."""
+    response = problem(429, "rate_limited", detail)
+    for name, value in state.headers().items():
         response[name] = value
     return response
+
+
+def _rate_limited(request, exc: RateLimited):
+    return rate_limited_response(exc.state, exc.detail)
 
 
 def _unknown_query_parameters(request, exc: UnknownQueryParameters):

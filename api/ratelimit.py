@@ -44,8 +44,9 @@ def rate_limit_hit(key_id: str, *, now: float | None = None) -> RateLimitState:
 
 def unauthenticated_hit(ip: str, *, now: float | None = None) -> RateLimitState:
     """Count one request from ``ip`` that brought no valid key. Past the limit
-    the address is answered 429 without a lookup or a usage row, so a flood of
-    made-up keys costs a cache increment, not a key lookup and an INSERT each."""
+    the address is answered 429 and no usage row is written
+    (api.middleware), so a flood of made-up keys or paths cannot grow the
+    usage table."""
     return _hit(
         f"api-rate-anon:{ip}",
         settings.API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE,

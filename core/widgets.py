@@ -15,15 +15,18 @@ A project template overriding ``django/forms/widgets/select.html`` or
 
 from __future__ import annotations
 
+import html
+
 from django import forms
-from django.utils.html import conditional_escape, escape
 from django.utils.safestring import mark_safe
+
+from core.formatting import escape_unless_safe
 
 
 def _text(value) -> str:
     """``{{ value|stringformat:'s' }}``: plain text, so always escaped (even a
     SafeString)."""
-    return escape(f"{value}")
+    return html.escape(f"{value}")
 
 
 def _attrs(attrs: dict) -> str:
@@ -35,9 +38,9 @@ def _attrs(attrs: dict) -> str:
         if value is False:
             continue
         if value is True:
-            parts.append(f" {conditional_escape(name)}")
+            parts.append(f" {escape_unless_safe(name)}")
         else:
-            parts.append(f' {conditional_escape(name)}="{_text(value)}"')
+            parts.append(f' {escape_unless_safe(name)}="{_text(value)}"')
     return "".join(parts)
 
 
@@ -45,7 +48,7 @@ def _option(option: dict) -> str:
     # select_option.html, with its file's trailing newline.
     return (
         f'<option value="{_text(option["value"])}"{_attrs(option["attrs"])}>'
-        f"{conditional_escape(option['label'])}</option>\n"
+        f"{escape_unless_safe(option['label'])}</option>\n"
     )
 
 
@@ -55,15 +58,15 @@ class Select(forms.Select):
     def render(self, name, value, attrs=None, renderer=None):
         widget = self.get_context(name, value, attrs)["widget"]
         parts = [
-            f'<select name="{conditional_escape(widget["name"])}"'
+            f'<select name="{escape_unless_safe(widget["name"])}"'
             f"{_attrs(widget['attrs'])}>"
         ]
         for group_name, group_choices, _index in widget["optgroups"]:
             if group_name:
-                parts.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
+                parts.append(f'\n  <optgroup label="{escape_unless_safe(group_name)}">')
             parts.extend(f"\n  {_option(option)}" for option in group_choices)
             if group_name:
                 parts.append("\n  </optgroup>")
         parts.append("\n</select>")
-        # Every value above went through escape/conditional_escape.
+        # Every value above went through escape/escape_unless_safe.
         return mark_safe("".join(parts))  # noqa: S308

@@ -5,17 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.cache import cache_get_or_none, cache_set_quietly
 from searches.models import APIUsage, SavedSearch, SearchHistory
-
-logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 50
 SAVED_PAGE_SIZE = 25
@@ -180,22 +177,15 @@ def history_chart_counts(
         f"{getattr(user, 'keyword_searches_total', '')}:{today.isoformat()}:"
         f"{timezone.get_current_timezone_name()}:{days}"
     )
-    try:
-        cached = cache.get(key)
-    except Exception:
-        logger.warning("Cache unavailable (get %s)", key, exc_info=True)
-        cached = None
+    cached = cache_get_or_none(key)
     if cached is not None:
         return {dt.date.fromisoformat(day): n for day, n in cached.items()}, today
     counts, today = history_keywords_per_day(user=user, days=days)
-    try:
-        cache.set(
-            key,
-            {day.isoformat(): n for day, n in counts.items()},
-            timeout=HISTORY_CHART_CACHE_SECONDS,
-        )
-    except Exception:
-        logger.warning("Cache unavailable (set %s)", key, exc_info=True)
+    cache_set_quietly(
+        key,
+        {day.isoformat(): n for day, n in counts.items()},
+        timeout=HISTORY_CHART_CACHE_SECONDS,
+    )
     return counts, today
 
 

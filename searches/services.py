@@ -27,6 +27,7 @@ from accounts.selectors import (
     tier_effective,
     tier_effective_sql,
 )
+from core.cache import cache_get_or_none, cache_set_quietly
 from core.models import AuditLog
 from core.services import audit_log_changes, model_snapshot, rows_delete_in_batches
 from searches.models import (
@@ -401,7 +402,7 @@ def search_run(
         language=language,
         match_type=match_type,
     )
-    cached = _cache_get(key)
+    cached = cache_get_or_none(key, what="Keyword cache")
     try:
         if cached is not None:
             by_keyword = {item["keyword"].casefold(): item for item in cached}
@@ -413,7 +414,12 @@ def search_run(
                 for r in _fetch(provider, keywords, location, language, match_type)
             ]
             cache_hit = False
-            _cache_set(key, results)
+            cache_set_quietly(
+                key,
+                results,
+                timeout=settings.KEYWORD_CACHE_SECONDS,
+                what="Keyword cache",
+            )
         elapsed_ms = int((time.monotonic() - started) * 1000)
         total = sum(int(r["search_volume"]) for r in results)
         history = SearchHistory.objects.create(
@@ -453,22 +459,6 @@ def search_run(
         history=history,
         searched_at=now,
     )
-
-
-def _cache_get(key: str):
-    """A cached result, or None; an unreachable cache only costs a provider call."""
-    try:
-        return cache.get(key)
-    except Exception:
-        logger.warning("Keyword cache unavailable (get %s)", key, exc_info=True)
-        return None
-
-
-def _cache_set(key: str, results: list[dict]) -> None:
-    try:
-        cache.set(key, results, timeout=settings.KEYWORD_CACHE_SECONDS)
-    except Exception:
-        logger.warning("Keyword cache unavailable (set %s)", key, exc_info=True)
 
 
 def _fetch(provider, keywords, location, language, match_type) -> list[KeywordResult]:

@@ -196,6 +196,14 @@ def test_calls_without_a_valid_key_are_limited_per_address_and_stop_metering(
     assert _call(client, "/usage", key[1]).status_code == 200
 
 
+def test_made_up_paths_without_a_key_count_against_the_same_limit(client, settings):
+    settings.API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE = 2
+    statuses = [client.get(f"/api/v1/nothing-{i}").status_code for i in range(4)]
+
+    assert statuses == [404, 404, 429, 429]
+    assert APIUsage.objects.count() == 2
+
+
 def test_another_address_is_not_limited_by_the_first_ones_calls(client, settings):
     settings.API_UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE = 1
     client.get("/api/v1/usage")

@@ -374,3 +374,20 @@ def test_a_row_drawn_by_its_tag_escapes_what_the_user_typed(user_client, user):
 
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;, a&amp;b" in html
+
+
+@pytest.mark.django_db
+def test_the_chart_is_summed_when_the_cache_is_down(user_client, user, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    _history(user, 3)
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+
+    response = user_client.get(URL)
+
+    assert response.status_code == 200
+    assert response.context["chart"].total == 3
