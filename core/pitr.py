@@ -69,6 +69,8 @@ BASE_DIR_NAME = "base"
 # Next to each backup directory, written last: the backup is complete only
 # with it. Not inside: pg_verifybackup refuses any file its manifest lacks.
 INFO_SUFFIX = ".pitr.json"
+# restore_db --point-in-time latest: all the WAL there is.
+LATEST = "latest"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 DEFAULT_KEEP = 7
 STALE_PARTIAL_AGE = dt.timedelta(hours=12)
@@ -94,7 +96,7 @@ class PitrError(BackupError):
     """A base backup or point-in-time restore that did not succeed."""
 
 
-def _say(progress: Progress | None, message: str) -> None:
+def progress_say(progress: Progress | None, message: str) -> None:
     if progress is not None:
         progress(message)
     else:
@@ -177,7 +179,10 @@ class BaseBackup:
 
     @classmethod
     def load(cls, path: Path) -> BaseBackup:
-        info = json.loads(info_path(path).read_text())
+        return cls.from_info(path, json.loads(info_path(path).read_text()))
+
+    @classmethod
+    def from_info(cls, path: Path, info: dict) -> BaseBackup:
         return cls(
             path=path,
             started_at=dt.datetime.fromisoformat(info["started_at"]),
@@ -210,6 +215,8 @@ class BaseBackupResult:
     pruned: list[Path] = field(default_factory=list)
     wal_pruned: int = 0
     published: bool = False
+    # core.pitr_offsite.OffsitePruneResult, when the store was pruned.
+    offsite_pruned: object | None = None
 
 
 def _run(args: list[str], *, env: dict | None = None, user: str | None = None):
@@ -269,7 +276,7 @@ def base_backup_create(
                 "WAL archiving is off on the embedded server (EMBEDDED_PG_ARCHIVE="
                 "off?): a base backup alone cannot recover to a point in time."
             )
-        _say(progress, f"pg_basebackup into {partial.name} …")
+        progress_say(progress, f"pg_basebackup into {partial.name} …")
         result = _run(
             [
                 _bin("pg_basebackup"),
@@ -291,7 +298,7 @@ def base_backup_create(
         if result.returncode != 0:
             raise PitrError(f"pg_basebackup failed: {_first_error(result.stderr)}")
         finished_at = timezone.now()
-        _say(progress, "pg_verifybackup …")
+        progress_say(progress, "pg_verifybackup …")
         verified = _run([_bin("pg_verifybackup"), "--no-parse-wal", str(partial)])
         if verified.returncode != 0:
             raise PitrError(
@@ -351,6 +358,10 @@ def base_backup_create(
         outcome.pruned, outcome.wal_pruned = base_backups_prune(
             using=using, progress=progress
         )
+        if outcome.published:
+            from core import pitr_offsite
+
+            outcome.offsite_pruned = pitr_offsite.offsite_prune(progress=progress)
     _audit(
         AuditLog.Action.BACKUP,
         ok=True,
@@ -379,7 +390,7 @@ def _publish(path: Path, progress: Progress | None) -> bool:
         for item in [*sorted(path.iterdir()), info_path(path)]:
             copy = Path(scratch) / item.name
             shutil.copy2(item, copy)
-            _say(progress, f"publishing base/{path.name}/{item.name} …")
+            progress_say(progress, f"publishing base/{path.name}/{item.name} …")
             backup_storage.artifact_publish(
                 copy, remote_name=f"{BASE_DIR_NAME}/{item.relative_to(path.parent)}"
             )
@@ -429,7 +440,7 @@ def base_backups_prune(
             raise PitrError(f"pg_archivecleanup failed: {_first_error(result.stderr)}")
         wal_removed = before - len(list(archive.iterdir()))
     if deleted or wal_removed:
-        _say(
+        progress_say(
             progress,
             f"retention: removed {len(deleted)} base backup(s) and {wal_removed} "
             f"archived WAL file(s) older than {kept[0].start_wal}",
@@ -479,6 +490,8 @@ class PitrResult:
     data_dir: Path | None
     seconds: float
     steps: list[str] = field(default_factory=list)
+    # Recovered to the end of the WAL (--point-in-time latest), not to a time.
+    latest: bool = False
 
 
 def _archive_current_wal(
@@ -496,7 +509,7 @@ def _archive_current_wal(
             )
         conn.execute("SELECT pg_current_xact_id()")
         segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
-        _say(progress, f"waiting for the live server to archive {segment} …")
+        progress_say(progress, f"waiting for the live server to archive {segment} …")
         deadline = time.monotonic() + ARCHIVE_WAIT_SECONDS
         while not (archive / f"{segment}.gz").exists():
             if time.monotonic() > deadline:
@@ -606,7 +619,7 @@ def _wait_for_promotion(
                     return replayed_at
                 if time.monotonic() - last_report > 2:
                     last_report = time.monotonic()
-                    _say(
+                    progress_say(
                         progress,
                         f"  replaying WAL: at {lsn}, last commit {_fmt(replayed_at)}",
                     )
@@ -666,10 +679,11 @@ def _copy_database(private: Target, live: Target, source_db: str, dbname: str) -
 
 def pitr_restore(
     *,
-    target_time: dt.datetime | str,
+    target_time: dt.datetime | str | None,
     confirm: bool = False,
     database_name: str | None = None,
     data_dir: Path | None = None,
+    from_storage: bool = False,
     using: str | None = None,
     progress: Progress | None = None,
 ) -> PitrResult:
@@ -678,8 +692,18 @@ def pitr_restore(
     Exactly one of ``database_name`` (a new database on the running server
     holding the app's database as of T) and ``data_dir`` (a whole recovered,
     promoted and stopped cluster, for replacing a lost primary).
+
+    ``target_time`` ``None`` or ``"latest"``: replay all the WAL there is.
+    ``from_storage``: the base backup and the WAL come from the off-site store
+    (core.pitr_offsite), for when this machine's copies are lost; the live
+    server's WAL is then not this cluster's and is not waited for.
     """
-    if isinstance(target_time, str):
+    latest = target_time is None or (
+        isinstance(target_time, str) and target_time.strip().lower() == LATEST
+    )
+    if latest:
+        target_time = timezone.now()
+    elif isinstance(target_time, str):
         target_time = parse_time(target_time)
     target_time = target_time.astimezone(dt.UTC)
     if not confirm:
@@ -688,11 +712,21 @@ def pitr_restore(
         raise PitrError("Give exactly one of --database-name NAME and --data-dir DIR.")
     embedded_pgdata(using)
     live = target_for(using)
-    backups = base_backups()
+    if from_storage:
+        from core import backup_storage, pitr_offsite
+
+        if not backup_storage.storage_enabled():
+            raise PitrError("--from-storage needs BACKUP_STORAGE_URL.")
+        backups = pitr_offsite.remote_base_backups()
+    else:
+        backups = base_backups()
     window = recoverable_window(backups)
     if window is None:
         raise PitrError(
-            "No base backup yet, so nothing to recover from: run "
+            "No base backup in the off-site store (BACKUP_STORAGE_URL), so "
+            "nothing to recover from."
+            if from_storage
+            else "No base backup yet, so nothing to recover from: run "
             "`manage.py backup_db --base` (nightly by the job queue)."
         )
     earliest, now = window
@@ -711,16 +745,18 @@ def pitr_restore(
         if data_dir.exists() and any(data_dir.iterdir()):
             raise PitrError(f"{data_dir} is not empty.")
     base = [b for b in backups if b.finished_at <= target_time][-1]
-    archive = wal_archive_dir(using)
+    base_name = ("s3:" if from_storage else "") + f"base/{base.path.name}"
     started = time.perf_counter()
     steps: list[str] = []
 
     def step(message: str) -> None:
         steps.append(message)
-        _say(progress, message)
+        progress_say(progress, message)
 
-    segment = _archive_current_wal(live, archive, progress)
-    step(f"archived the live server's WAL up to {segment}")
+    if not from_storage:
+        archive = wal_archive_dir(using)
+        segment = _archive_current_wal(live, archive, progress)
+        step(f"archived the live server's WAL up to {segment}")
 
     workdir = Path(tempfile.mkdtemp(prefix="pitr-"))
     _give_to_server_user(workdir)
@@ -743,10 +779,22 @@ def pitr_restore(
     recovered_to = None
     ok = False
     try:
+        base_files = base.path
+        if from_storage:
+            step(f"fetching base backup {base_name} …")
+            base_files = pitr_offsite.base_backup_fetch(base, workdir / "base")
+            archive = workdir / "wal"
+            fetched = pitr_offsite.wal_fetch(base.start_wal, archive, progress=progress)
+            _give_to_server_user(archive)
+            for item in archive.iterdir():
+                _give_to_server_user(item, 0o600)
+            step(f"fetched {fetched} WAL file(s) from {base.start_wal} on")
         step(f"extracting base backup {base.path.name} into {data}")
-        _extract(base.path / "base.tar.gz", data)
-        if (base.path / "pg_wal.tar.gz").exists():
-            _extract(base.path / "pg_wal.tar.gz", data / "pg_wal")
+        _extract(base_files / "base.tar.gz", data)
+        if (base_files / "pg_wal.tar.gz").exists():
+            _extract(base_files / "pg_wal.tar.gz", data / "pg_wal")
+        if from_storage:
+            shutil.rmtree(workdir / "base")
         for name in _LIVE_ONLY:
             item = data / name
             if item.is_dir():
@@ -761,7 +809,11 @@ def pitr_restore(
         # promoted copy would push a new timeline into the live archive.
         recovery_conf = {
             "restore_command": embedded_postgres.restore_command(archive),
-            "recovery_target_time": target_time.isoformat(sep=" "),
+            **(
+                {}
+                if latest
+                else {"recovery_target_time": target_time.isoformat(sep=" ")}
+            ),
             "recovery_target_action": "promote",
             "archive_mode": "off",
             "listen_addresses": "",
@@ -777,7 +829,11 @@ def pitr_restore(
         signal = data / "recovery.signal"
         signal.touch()
         _give_to_server_user(signal, 0o600)
-        step(f"recovering to {_fmt(target_time)} on a private socket …")
+        step(
+            "recovering to the end of the WAL on a private socket …"
+            if latest
+            else f"recovering to {_fmt(target_time)} on a private socket …"
+        )
         log.touch()
         _give_to_server_user(log, 0o600)
         started_server = True
@@ -789,9 +845,18 @@ def pitr_restore(
             "user": embedded_postgres.SUPERUSER,
             "dbname": embedded_postgres.DEFAULT_DATABASE,
         }
-        replayed = _wait_for_promotion(params, data, log, progress)
+        try:
+            replayed = _wait_for_promotion(params, data, log, progress)
+        except PitrError as exc:
+            if "before configured recovery target" in str(exc):
+                raise PitrError(
+                    f"The archived WAL ends before {_fmt(target_time)}"
+                    + (" (what was shipped off-site so far)" if from_storage else "")
+                    + ": give an earlier time, or `latest` for all of it."
+                ) from exc
+            raise
         recovered_to = _recovered_time_from_log(log) or (
-            replayed if replayed and replayed <= target_time else None
+            replayed if replayed and (latest or replayed <= target_time) else None
         )
         step(f"recovered and promoted; last transaction at {_fmt(recovered_to)}")
         if database_name:
@@ -835,9 +900,9 @@ def pitr_restore(
             AuditLog.Action.RESTORE,
             ok=ok,
             kind="point_in_time",
-            target_time=_fmt(target_time),
+            target_time="latest" if latest else _fmt(target_time),
             recovered_to=_fmt(recovered_to) if recovered_to else None,
-            base_backup=f"base/{base.path.name}",
+            base_backup=base_name,
             database=database_name,
             data_dir=str(data_dir) if data_dir else None,
             seconds=round(seconds, 2),
@@ -850,4 +915,5 @@ def pitr_restore(
         data_dir=data_dir,
         seconds=seconds,
         steps=steps,
+        latest=latest,
     )

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from procrastinate.contrib.django import app
 
-from core import backups, health, maintenance, pitr, services
+from core import backups, health, maintenance, pitr, pitr_offsite, services
 from core.mail import MAIL_QUEUE, MailRetry, mail_deliver
 
 MAINTENANCE_QUEUE = "maintenance"
@@ -103,6 +103,25 @@ def base_backup(timestamp: int) -> str:
         logger.warning("base_backup skipped: %s", pitr.README_POINTER)
         return "skipped: external server"
     return str(pitr.base_backup_create(prune=True).backup.path)
+
+
+@app.periodic(cron="* * * * *", periodic_id="wal_ship")
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="core.wal_ship",
+    # One upload at a time, and never behind an hour-long backup (HEAVY_LOCK).
+    lock="core.wal_ship",
+    name="core.wal_ship",
+)
+def wal_ship(timestamp: int) -> int:
+    """``manage.py backup_db --ship-wal``: upload the archived WAL not yet in
+    BACKUP_STORAGE_URL (core.pitr_offsite), so a lost machine can be recovered
+    to within about two minutes. Nothing to do without the store or on an
+    external server; an upload that fails fails the job, and the next minute's
+    run carries on from the first file not shipped."""
+    if not connections[backups.backup_alias()].settings_dict.get("PGDATA"):
+        return 0
+    return len(pitr_offsite.wal_ship().shipped)
 
 
 @app.periodic(cron="*/5 * * * *", periodic_id="db_health")

@@ -22,6 +22,7 @@ from core.backups import (
     target_for,
 )
 from core.models import AuditLog, FeatureFlag
+from tests.core.backup_helpers import fingerprint
 from tests.core.factories import FeatureFlagFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,36 +31,9 @@ UTC = dt.UTC
 
 
 @pytest.fixture
-def backup_dir(tmp_path, settings):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    return settings.BACKUP_DIR
-
-
-@pytest.fixture
 def some_rows(user, other_user):
     FeatureFlagFactory.create_batch(5)
     return user
-
-
-@pytest.fixture
-def scratch_databases():
-    """Names of databases a test creates; dropped afterwards."""
-    names: list[str] = []
-    yield names
-    target = target_for()
-    with target.connect(autocommit=True) as conn:
-        for name in names:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)
-                )
-            )
-
-
-def _fingerprint(dbname=None):
-    target = target_for()
-    with target.connect(dbname) as conn:
-        return database_fingerprint(conn)
 
 
 def _leftover_verify_databases():
@@ -158,7 +132,7 @@ def test_verify_without_manifest_compares_with_live_database(backup_dir, some_ro
 def test_restore_round_trip_reproduces_every_table(
     backup_dir, some_rows, scratch_databases
 ):
-    expected = _fingerprint()
+    expected = fingerprint()
     path = backup_create().path
     name = f"{connection.settings_dict['NAME']}_roundtrip"
     scratch_databases.append(name)
@@ -167,7 +141,7 @@ def test_restore_round_trip_reproduces_every_table(
         "restore_db", str(path), "--yes", "--database-name", name, stdout=StringIO()
     )
 
-    restored = _fingerprint(name)
+    restored = fingerprint(name)
     assert restored == expected
     assert len(restored["tables"]) > 10
     assert restored["tables"]["public.ops_featureflag"]["rows"] == 5
@@ -214,7 +188,7 @@ def test_restore_refuses_non_empty_database_unless_clean(
         name,
         stdout=StringIO(),
     )
-    assert _fingerprint(name)["tables"]["public.ops_featureflag"]["rows"] == 5
+    assert fingerprint(name)["tables"]["public.ops_featureflag"]["rows"] == 5
 
 
 def test_restore_of_damaged_file_stops_and_changes_nothing(
@@ -281,14 +255,14 @@ def test_real_run_applies_retention(backup_dir, some_rows):
     assert other.exists()  # another database's backups are not touched
 
 
-def test_backup_of_unchanged_database_has_same_fingerprint(backup_dir, some_rows):
+def test_backup_of_unchanged_database_has_samefingerprint(backup_dir, some_rows):
     assert FeatureFlag.objects.count() == 5
     path = backup_create().path
 
     import json
 
     manifest = json.loads(manifest_path(path).read_text())
-    live = _fingerprint()
+    live = fingerprint()
     assert (
         manifest["tables"]["public.ops_featureflag"]
         == (live["tables"]["public.ops_featureflag"])
@@ -446,16 +420,16 @@ def test_the_content_checksum_builds_no_value_as_big_as_the_table(some_rows):
     # (10 million history rows in the large bench) PostgreSQL refused it and
     # every backup failed. Method 2 sums per-row hashes: row order does not
     # matter, a changed row does.
-    before = _fingerprint()
+    before = fingerprint()
     flag = FeatureFlag.objects.order_by("pk").first()
     # Rewriting a row moves it to the end of the heap: same content, new order.
     FeatureFlag.objects.filter(pk=flag.pk).update(enabled=not flag.enabled)
     FeatureFlag.objects.filter(pk=flag.pk).update(enabled=flag.enabled)
-    assert _fingerprint() == before
+    assert fingerprint() == before
     assert before["fingerprint_method"] == 2
 
     FeatureFlag.objects.filter(pk=flag.pk).update(enabled=not flag.enabled)
-    after = _fingerprint()
+    after = fingerprint()
     changed = after["tables"]["public.ops_featureflag"]
     assert changed["rows"] == before["tables"]["public.ops_featureflag"]["rows"]
     assert changed["checksum"] != before["tables"]["public.ops_featureflag"]["checksum"]

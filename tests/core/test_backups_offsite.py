@@ -10,13 +10,10 @@ import logging
 import shutil
 from io import StringIO
 
-import boto3
-import psycopg
 import pyrage
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from moto.server import ThreadedMotoServer
 
 from core.backup_storage import (
     artifact_cleanup,
@@ -27,76 +24,24 @@ from core.backup_storage import (
 from core.backups import (
     backup_create,
     backup_name,
-    database_fingerprint,
     manifest_path,
     retention_keep,
     target_for,
 )
 from core.models import AuditLog
+from tests.core.backup_helpers import AWS_SECRET, BUCKET, fingerprint
 from tests.core.factories import FeatureFlagFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BUCKET = "launchpad-backups"
 KEY = str(pyrage.x25519.Identity.generate())
 OTHER_KEY = str(pyrage.x25519.Identity.generate())
-AWS_SECRET = "moto-secret-never-logged"
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def backup_dir(tmp_path, settings):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    return settings.BACKUP_DIR
-
-
-@pytest.fixture
-def s3(s3_server, settings, monkeypatch, backup_dir):
-    """A fresh bucket on the server, and the settings that point at it."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "moto-key-id")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    settings.BACKUP_STORAGE_URL = (
-        f"s3://{BUCKET}/prod/db?endpoint_url={s3_server}&region=us-east-1"
-    )
-    yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 @pytest.fixture
 def some_rows(user, other_user):
     FeatureFlagFactory.create_batch(5)
     return user
-
-
-@pytest.fixture
-def scratch_databases():
-    names: list[str] = []
-    yield names
-    with target_for().connect(autocommit=True) as conn:
-        for name in names:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)
-                )
-            )
-
-
-def _fingerprint(dbname=None):
-    with target_for().connect(dbname) as conn:
-        return database_fingerprint(conn)
 
 
 def _database_exists(name):
@@ -122,7 +67,7 @@ def test_bit_flipped_dump_is_refused_before_any_database_is_touched(
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    before = _fingerprint()
+    before = fingerprint()
     name = f"{connection.settings_dict['NAME']}_flipped"
     scratch_databases.append(name)
 
@@ -133,10 +78,10 @@ def test_bit_flipped_dump_is_refused_before_any_database_is_touched(
     with pytest.raises(CommandError, match="checksum differs"):
         call_command("restore_db", str(path), "--yes", "--clean")
     # Only the audit row of the refusal was written.
-    after = _fingerprint()
-    for fingerprint in (before, after):
-        fingerprint["tables"].pop("public.ops_auditlog")
-        fingerprint["sequences"].pop("public.ops_auditlog_id_seq", None)
+    after = fingerprint()
+    for state in (before, after):
+        state["tables"].pop("public.ops_auditlog")
+        state["sequences"].pop("public.ops_auditlog_id_seq", None)
     assert after == before
     assert AuditLog.objects.filter(
         action=AuditLog.Action.RESTORE, changes__ok=False
@@ -151,7 +96,7 @@ def test_encrypted_backup_upload_download_verify_restore_round_trip(
 ):
     settings.BACKUP_ENCRYPTION_KEY = KEY
     caplog.set_level(logging.DEBUG)
-    expected = _fingerprint()
+    expected = fingerprint()
 
     result = backup_create()
 
@@ -184,7 +129,7 @@ def test_encrypted_backup_upload_download_verify_restore_round_trip(
         name,
         stdout=out,
     )
-    assert _fingerprint(name) == expected
+    assert fingerprint(name) == expected
     # Decrypted copies were temporary.
     assert not list(backup_dir.glob(".fetch-*"))
 

@@ -15,12 +15,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 APP, PREVIOUS = "ops", "0008_admin_substring_search"
 
 
-@pytest.fixture
-def backup_dir(tmp_path, settings):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    return settings.BACKUP_DIR
-
-
 def _pre_migrate(backup_dir):
     folder = backup_dir / PRE_MIGRATE_DIR
     if not folder.exists():

@@ -8,82 +8,35 @@ the live one.
 """
 
 import datetime as dt
-import json
 import subprocess
 import tempfile
 import time
 from io import StringIO
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
 from core import pitr
-from core.backups import database_fingerprint, target_for
+from core.backups import target_for
 from core.embedded_postgres import bin_path
 from core.models import AuditLog, FeatureFlag, SystemMetric
+from tests.core.backup_helpers import base_backup_take, fake_base_backup, fingerprint
 from tests.core.factories import FeatureFlagFactory, SystemMetricFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def backup_dir(tmp_path, settings):
-    settings.BACKUP_DIR = tmp_path / "backups"
-    return settings.BACKUP_DIR
-
-
-@pytest.fixture
-def scratch_databases():
-    names: list[str] = []
-    yield names
-    with target_for().connect(autocommit=True) as conn:
-        for name in names:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)
-                )
-            )
-
-
-def _fingerprint(dbname=None):
-    with target_for().connect(dbname) as conn:
-        return database_fingerprint(conn)
-
-
-def _fake_base_backup(when: dt.datetime, start_wal: str) -> Path:
-    """A base backup's record without the copy: enough for the window and
-    retention, and seconds cheaper than pg_basebackup of the shared cluster."""
-    path = pitr.base_backups_dir() / when.strftime(pitr.TIMESTAMP_FORMAT)
-    path.mkdir()
-    info = {
-        "started_at": when.isoformat(),
-        "finished_at": (when + dt.timedelta(seconds=5)).isoformat(),
-        "start_wal": start_wal,
-        "timeline": 1,
-        "bytes": 0,
-    }
-    pitr.info_path(path).write_text(json.dumps(info))
-    return path
-
-
-def _base_backup() -> pitr.BaseBackup:
-    # --no-prune: the live archive is the developer's; never prune it here.
-    call_command("backup_db", "--base", "--no-prune", stdout=StringIO())
-    return pitr.base_backups()[-1]
 
 
 def test_point_in_time_restore_matches_the_snapshot_taken_at_t(
     backup_dir, scratch_databases, user, tmp_path
 ):
     private_copies = set(Path(tempfile.gettempdir()).glob("pitr-*"))
-    _base_backup()
+    base_backup_take()
     FeatureFlagFactory.create_batch(20)
     SystemMetricFactory.create_batch(5, metric="pitr.test")
-    snapshot = _fingerprint()
+    snapshot = fingerprint()
     t = timezone.now()
     time.sleep(0.05)
     # After T: deletes and changes the restore must not show.
@@ -91,7 +44,7 @@ def test_point_in_time_restore_matches_the_snapshot_taken_at_t(
     FeatureFlag.objects.update(rollout_percent=50)
     SystemMetric.objects.filter(metric="pitr.test").delete()
     FeatureFlagFactory.create_batch(3)
-    assert _fingerprint()["tables"] != snapshot["tables"]
+    assert fingerprint()["tables"] != snapshot["tables"]
 
     name = f"pitr_{int(time.time())}"
     scratch_databases.append(name)
@@ -106,7 +59,7 @@ def test_point_in_time_restore_matches_the_snapshot_taken_at_t(
         stdout=out,
     )
 
-    restored = _fingerprint(name)
+    restored = fingerprint(name)
     assert restored["tables"] == snapshot["tables"]
     # Sequences are WAL-logged up to 32 values ahead: never behind.
     for seq, value in snapshot["sequences"].items():
@@ -139,9 +92,7 @@ def test_point_in_time_restore_matches_the_snapshot_taken_at_t(
 
 
 def test_times_outside_the_window_are_refused(backup_dir, scratch_databases):
-    _fake_base_backup(
-        timezone.now() - dt.timedelta(hours=2), "000000010000000000000001"
-    )
+    fake_base_backup(timezone.now() - dt.timedelta(hours=2), "000000010000000000000001")
     [backup] = pitr.base_backups()
     before = backup.started_at - dt.timedelta(minutes=5)
     with pytest.raises(CommandError, match="before the first kept base backup") as exc:
@@ -199,7 +150,7 @@ def test_base_backup_is_verified_and_retention_prunes_old_wal(
     for name in [*old, "0000000100000FFF00000001.gz", "00000002.history.gz"]:
         (archive / name).write_bytes(b"x")
 
-    first = _fake_base_backup(
+    first = fake_base_backup(
         timezone.now() - dt.timedelta(days=1), "000000010000000000000002"
     )
     out = StringIO()

@@ -27,7 +27,17 @@ class Command(BaseCommand):
             "the last BASE_BACKUP_KEEP and the archived WAL they need.",
         )
 
+        parser.add_argument(
+            "--ship-wal",
+            action="store_true",
+            help="Upload the archived WAL not yet off-site to BACKUP_STORAGE_URL "
+            "(encrypted with BACKUP_ENCRYPTION_KEY); the job queue does it every "
+            "minute.",
+        )
+
     def handle(self, *args, no_prune, verify, **options):
+        if options.get("ship_wal"):
+            return self._ship_wal()
         if options.get("base"):
             return self._base(prune=not no_prune)
         try:
@@ -64,6 +74,31 @@ class Command(BaseCommand):
             self.stdout.write("  encrypted/uploaded as configured (BACKUP_STORAGE_URL)")
         for path in result.pruned:
             self.stdout.write(f"  pruned base backup {path.name}")
+        if result.offsite_pruned is not None:
+            for folder in result.offsite_pruned.base_backups:
+                self.stdout.write(f"  pruned off-site base backup {folder}")
+            if result.offsite_pruned.wal_files:
+                self.stdout.write(
+                    f"  pruned {result.offsite_pruned.wal_files} off-site WAL file(s)"
+                )
         if result.wal_pruned:
             self.stdout.write(f"  pruned {result.wal_pruned} archived WAL file(s)")
         self.stdout.write(self.style.SUCCESS("Base backup complete."))
+
+    def _ship_wal(self):
+        from core.pitr_offsite import wal_ship
+
+        try:
+            result = wal_ship()
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        if result.skipped:
+            raise CommandError(f"Nothing shipped: {result.skipped}.")
+        if result.shipped:
+            self.stdout.write(
+                f"Shipped {len(result.shipped)} WAL file(s) off-site, up to "
+                f"{result.shipped[-1]}."
+            )
+        else:
+            self.stdout.write("Every archived WAL file is already off-site.")
+        self.stdout.write(self.style.SUCCESS("WAL shipping complete."))

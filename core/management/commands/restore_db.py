@@ -22,8 +22,16 @@ class Command(BaseCommand):
             "--point-in-time",
             metavar="TIME",
             help="Recover the database as it was at TIME (ISO 8601, e.g. "
-            "2026-11-27T14:03:00Z) from a base backup + archived WAL (core.pitr) "
-            "into --database-name NAME, or a whole cluster into --data-dir.",
+            "2026-11-27T14:03:00Z, or 'latest' for all the WAL there is) from a "
+            "base backup + archived WAL (core.pitr) into --database-name NAME, or "
+            "a whole cluster into --data-dir.",
+        )
+        parser.add_argument(
+            "--from-storage",
+            action="store_true",
+            help="With --point-in-time: take the base backup and the WAL from "
+            "BACKUP_STORAGE_URL (shipped off-site every minute), for when this "
+            "machine's copies are lost.",
         )
         parser.add_argument(
             "--data-dir",
@@ -57,7 +65,16 @@ class Command(BaseCommand):
             if file is not None:
                 raise CommandError("Give either a backup FILE or --point-in-time.")
             return self._point_in_time(
-                options["point_in_time"], yes, database_name, options.get("data_dir")
+                options["point_in_time"],
+                yes,
+                database_name,
+                options.get("data_dir"),
+                from_storage=options.get("from_storage", False),
+            )
+        if options.get("from_storage"):
+            raise CommandError(
+                "--from-storage goes with --point-in-time; a dump from the store "
+                "is restored as s3:NAME."
             )
         if file is None:
             raise CommandError("Give a backup FILE, or --point-in-time TIME.")
@@ -78,7 +95,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(self.style.SUCCESS("Restore complete."))
 
-    def _point_in_time(self, when, yes, database_name, data_dir):
+    def _point_in_time(self, when, yes, database_name, data_dir, *, from_storage):
         from core.pitr import pitr_restore
 
         try:
@@ -87,6 +104,7 @@ class Command(BaseCommand):
                 confirm=yes,
                 database_name=database_name,
                 data_dir=data_dir,
+                from_storage=from_storage,
                 progress=self.stdout.write,
             )
         except BackupError as exc:
@@ -96,8 +114,11 @@ class Command(BaseCommand):
             if result.recovered_to
             else "no transaction replayed after the base backup"
         )
+        target = (
+            "the end of the WAL" if result.latest else result.target_time.isoformat()
+        )
         self.stdout.write(
-            f"Recovered to {result.target_time.isoformat()} from base backup "
+            f"Recovered to {target} from base backup "
             f"{result.base_backup}; last transaction replayed: {recovered}; "
             f"{result.seconds:.1f} s."
         )

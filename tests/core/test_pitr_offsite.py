@@ -1,0 +1,306 @@
+"""Point-in-time recovery from the off-site store (core.pitr_offsite).
+
+Real parts: the S3 side is moto's server over HTTP (tests/core/conftest.py),
+encryption is age (pyrage), and the end-to-end test recovers the shared
+embedded cluster's own WAL. Shipping tests that need no real WAL read a
+temporary archive (settings.WAL_ARCHIVE_DIR), never the live one.
+"""
+
+import datetime as dt
+import gzip
+import os
+import shutil
+import time
+from io import StringIO
+
+import pyrage
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+
+from core import pitr, pitr_offsite, tasks
+from core.backups import target_for
+from core.models import AuditLog, FeatureFlag
+from tests.core.backup_helpers import (
+    BUCKET,
+    base_backup_take,
+    fake_base_backup,
+    fingerprint,
+)
+from tests.core.factories import FeatureFlagFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+KEY = str(pyrage.x25519.Identity.generate())
+SEGMENT = "00000001000000000000000{}"
+
+
+@pytest.fixture
+def archive(tmp_path, settings):
+    settings.WAL_ARCHIVE_DIR = tmp_path / "archive"
+    settings.WAL_ARCHIVE_DIR.mkdir()
+    return settings.WAL_ARCHIVE_DIR
+
+
+def _archived(archive, name):
+    path = archive / name
+    path.write_bytes(gzip.compress(os.urandom(64) + name.encode()))
+    return path
+
+
+def _remote(s3, folder="wal/"):
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"prod/db/{folder}")
+    return sorted(
+        item["Key"].removeprefix(f"prod/db/{folder}")
+        for item in listing.get("Contents", [])
+    )
+
+
+def _decrypted(s3, key):
+    body = s3.get_object(Bucket=BUCKET, Key=f"prod/db/{key}")["Body"].read()
+    return pyrage.decrypt(body, [pyrage.x25519.Identity.from_str(KEY)])
+
+
+def test_wal_ship_uploads_what_a_kept_base_backup_needs_encrypted_and_only_once(
+    s3, archive, settings, backup_dir
+):
+    settings.BACKUP_ENCRYPTION_KEY = KEY
+    fake_base_backup(timezone.now() - dt.timedelta(hours=1), SEGMENT.format(5))
+    _archived(archive, SEGMENT.format(3) + ".gz")  # before the oldest base backup
+    label = _archived(archive, SEGMENT.format(5) + ".00000028.backup.gz")
+    first = _archived(archive, SEGMENT.format(5) + ".gz")
+    _archived(archive, SEGMENT.format(6) + ".gz")
+    _archived(archive, "00000002.history.gz")
+    _archived(archive, f".{SEGMENT.format(7)}.gz.tmp")  # still being written
+    (archive / "README").write_text("not WAL")
+
+    result = pitr_offsite.wal_ship()
+
+    needed = [
+        SEGMENT.format(5) + ".00000028.backup.gz",
+        SEGMENT.format(5) + ".gz",
+        SEGMENT.format(6) + ".gz",
+        "00000002.history.gz",
+    ]
+    assert result.shipped == needed and not result.skipped
+    assert _remote(s3) == sorted(name + ".age" for name in needed)
+    # Encrypted to the key, byte for byte the archived file; the local
+    # archive is untouched.
+    assert _decrypted(s3, f"wal/{label.name}.age") == label.read_bytes()
+    assert sorted(os.listdir(archive)) == sorted(
+        [*needed, SEGMENT.format(3) + ".gz", f".{SEGMENT.format(7)}.gz.tmp", "README"]
+    )
+
+    # Nothing new: nothing uploaded. A new segment: only it.
+    assert pitr_offsite.wal_ship().shipped == []
+    _archived(archive, SEGMENT.format(7) + ".gz")
+    assert pitr_offsite.wal_ship().shipped == [SEGMENT.format(7) + ".gz"]
+
+    # Retention removed a segment locally: its marker is forgotten.
+    first.unlink()
+    pitr_offsite.wal_ship()
+    markers = backup_dir / pitr_offsite.SHIPPED_MARKERS_DIR
+    assert first.name not in os.listdir(markers)
+    assert SEGMENT.format(6) + ".gz" in os.listdir(markers)
+
+
+def test_wal_ship_without_the_store_or_a_base_backup_ships_nothing(
+    s3, archive, settings, backup_dir
+):
+    _archived(archive, SEGMENT.format(5) + ".gz")
+    assert "no base backup" in pitr_offsite.wal_ship().skipped
+    with pytest.raises(CommandError, match="no base backup"):
+        call_command("backup_db", "--ship-wal", stdout=StringIO())
+    settings.BACKUP_STORAGE_URL = ""
+    fake_base_backup(timezone.now(), SEGMENT.format(5))
+    assert "BACKUP_STORAGE_URL" in pitr_offsite.wal_ship().skipped
+    assert _remote(s3) == []
+
+
+def test_a_failed_upload_is_retried_by_the_next_run(
+    s3, s3_server, archive, settings, backup_dir
+):
+    fake_base_backup(timezone.now(), SEGMENT.format(5))
+    _archived(archive, SEGMENT.format(5) + ".gz")
+    _archived(archive, SEGMENT.format(6) + ".gz")
+    good = settings.BACKUP_STORAGE_URL
+    settings.BACKUP_STORAGE_URL = (
+        f"s3://no-such-bucket/db?endpoint_url={s3_server}&region=us-east-1"
+    )
+    with pytest.raises(CommandError, match="Could not upload"):
+        call_command("backup_db", "--ship-wal", stdout=StringIO())
+    assert not os.listdir(backup_dir / pitr_offsite.SHIPPED_MARKERS_DIR)
+
+    settings.BACKUP_STORAGE_URL = good
+    out = StringIO()
+    call_command("backup_db", "--ship-wal", stdout=out)
+    assert "Shipped 2 WAL file(s) off-site" in out.getvalue()
+    assert _remote(s3) == [SEGMENT.format(5) + ".gz", SEGMENT.format(6) + ".gz"]
+
+
+def test_wal_ship_job_runs_every_minute_outside_the_heavy_lock(
+    archive, backup_dir, monkeypatch
+):
+    from procrastinate.contrib.django import app
+
+    [periodic] = [
+        p
+        for p in app.periodic_registry.periodic_tasks.values()
+        if p.task is tasks.wal_ship
+    ]
+    assert periodic.cron == "* * * * *"
+    assert tasks.wal_ship.queue == "maintenance"
+    # Never queued behind an hour-long backup or VACUUM.
+    assert tasks.wal_ship.lock != tasks.HEAVY_LOCK
+    assert tasks.wal_ship(timestamp=0) == 0  # no store configured
+    connection.ensure_connection()
+    monkeypatch.delitem(connection.settings_dict, "PGDATA")
+    assert tasks.wal_ship(timestamp=0) == 0  # external server
+
+
+def _put_base_backup(s3, stamp, start_wal):
+    """An off-site base backup as core.pitr._publish lays it out (plaintext)."""
+    when = dt.datetime.strptime(stamp, pitr.TIMESTAMP_FORMAT).replace(tzinfo=dt.UTC)
+    info = (
+        f'{{"started_at": "{when.isoformat()}", "finished_at": "{when.isoformat()}",'
+        f' "start_wal": "{start_wal}", "timeline": 1, "bytes": 0}}'
+    )
+    s3.put_object(Bucket=BUCKET, Key=f"prod/db/base/{stamp}.pitr.json", Body=info)
+    for name in ("base.tar.gz", "pg_wal.tar.gz", "backup_manifest"):
+        s3.put_object(Bucket=BUCKET, Key=f"prod/db/base/{stamp}/{name}", Body=b"x")
+
+
+def test_offsite_retention_keeps_the_newest_base_backups_and_the_wal_they_need(
+    s3, backup_dir
+):
+    _put_base_backup(s3, "20261120T024500Z", SEGMENT.format(2))
+    _put_base_backup(s3, "20261121T024500Z", SEGMENT.format(5))
+    _put_base_backup(s3, "20261122T024500Z", SEGMENT.format(8))
+    for name in [
+        *(SEGMENT.format(n) + ".gz" for n in range(2, 10)),
+        SEGMENT.format(2) + ".00000028.backup.gz",
+        "00000002.history.gz",
+    ]:
+        s3.put_object(Bucket=BUCKET, Key=f"prod/db/wal/{name}", Body=b"x")
+
+    result = pitr_offsite.offsite_prune(keep=2)
+
+    assert result.base_backups == ["base/20261120T024500Z"]
+    assert result.wal_files == 4
+    assert [b.path.name for b in pitr_offsite.remote_base_backups()] == [
+        "20261121T024500Z",
+        "20261122T024500Z",
+    ]
+    assert not any(k.startswith("20261120T024500Z") for k in _remote(s3, "base/"))
+    assert _remote(s3) == [
+        *(SEGMENT.format(n) + ".gz" for n in range(5, 10)),
+        "00000002.history.gz",
+    ]
+
+
+def test_the_database_at_t_is_recovered_from_the_store_after_the_machine_is_lost(
+    s3, settings, backup_dir, tmp_path, scratch_databases, user
+):
+    settings.BACKUP_ENCRYPTION_KEY = KEY
+    base = base_backup_take()  # uploaded (encrypted) as it is made
+    FeatureFlagFactory.create_batch(12)
+    at_t = fingerprint()
+    t = timezone.now()
+    time.sleep(0.05)
+    FeatureFlag.objects.filter(key__in=["flag-0", "flag-1"]).delete()
+    FeatureFlag.objects.update(rollout_percent=30)
+    at_end = fingerprint()
+    pitr._archive_current_wal(target_for(), pitr.wal_archive_dir(), None)
+    shipped = pitr_offsite.wal_ship().shipped
+    assert shipped and shipped[0] >= base.start_wal
+    assert all(k.endswith(".age") for k in _remote(s3))
+
+    # The machine is lost: its base backups, markers and WAL archive with it.
+    shutil.rmtree(backup_dir)
+    settings.BACKUP_DIR = tmp_path / "new-machine"
+    settings.WAL_ARCHIVE_DIR = tmp_path / "empty-archive"
+    with pytest.raises(CommandError, match="No base backup yet"):
+        call_command(
+            "restore_db",
+            "--point-in-time",
+            t.isoformat(),
+            "--database-name",
+            "never",
+            "--yes",
+            stdout=StringIO(),
+        )
+
+    name = f"offsite_at_t_{int(time.time())}"
+    scratch_databases.append(name)
+    out = StringIO()
+    call_command(
+        "restore_db",
+        "--point-in-time",
+        t.isoformat(),
+        "--from-storage",
+        "--database-name",
+        name,
+        "--yes",
+        stdout=out,
+    )
+    assert fingerprint(name)["tables"] == at_t["tables"]
+    text = out.getvalue()
+    assert f"fetching base backup s3:base/{base.path.name}" in text
+    assert "archived the live server's WAL" not in text
+    audit = AuditLog.objects.filter(action=AuditLog.Action.RESTORE).latest("id")
+    assert audit.changes["ok"] is True
+    assert audit.changes["base_backup"] == f"s3:base/{base.path.name}"
+
+    # latest: everything that was shipped.
+    latest = f"offsite_latest_{int(time.time())}"
+    scratch_databases.append(latest)
+    out = StringIO()
+    call_command(
+        "restore_db",
+        "--point-in-time",
+        "latest",
+        "--from-storage",
+        "--database-name",
+        latest,
+        "--yes",
+        stdout=out,
+    )
+    assert "Recovered to the end of the WAL from base backup" in out.getvalue()
+    restored = fingerprint(latest)["tables"]
+    for table, state in at_end["tables"].items():
+        if table != "public.ops_auditlog":  # restores write audit rows
+            assert restored[table] == state, table
+
+    # A time the shipped WAL does not reach: said so, nothing left behind.
+    with pytest.raises(CommandError, match=r"ends before .* shipped off-site"):
+        call_command(
+            "restore_db",
+            "--point-in-time",
+            timezone.now().isoformat(),
+            "--from-storage",
+            "--database-name",
+            "too_late",
+            "--yes",
+            stdout=StringIO(),
+        )
+    with target_for().connect() as conn:
+        assert not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = 'too_late'"
+        ).fetchone()
+
+
+def test_from_storage_needs_the_store_and_a_point_in_time(backup_dir, settings):
+    settings.BACKUP_STORAGE_URL = ""
+    with pytest.raises(CommandError, match="needs BACKUP_STORAGE_URL"):
+        call_command(
+            "restore_db",
+            "--point-in-time",
+            "latest",
+            "--from-storage",
+            "--database-name",
+            "x",
+            "--yes",
+        )
+    with pytest.raises(CommandError, match="goes with --point-in-time"):
+        call_command("restore_db", "some.dump", "--from-storage", "--yes")
