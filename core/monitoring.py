@@ -583,6 +583,28 @@ def metric_charts(*, now: dt.datetime | None = None) -> list[charts.Chart]:
     return drawn
 
 
+def replica_lag_chart(*, now: dt.datetime | None = None) -> charts.Chart:
+    """The read replica's lag over a week: the worst of each hour (an average
+    would hide the minutes that sent reads to the primary), from what
+    ``core.db_health`` records every five minutes. One indexed read."""
+    now = now or timezone.now()
+    since = now - dt.timedelta(hours=CHART_HOURS)
+    series = [
+        (hour, peak)
+        for hour, _, peak in selectors.metric_hourly(
+            "db.replica_lag_seconds", since=since
+        )
+    ]
+    return charts.line_chart(
+        "replica-lag",
+        "Read replica lag, worst per hour",
+        "s",
+        series,
+        start=since,
+        end=now,
+    )
+
+
 def dashboard_tab(tab: str, using: str = "default") -> dict:
     """What one tab of the admin dashboard shows, read with the statements
     tagged as the dashboard's own. An unknown tab is the overview."""
@@ -616,5 +638,7 @@ def dashboard_tab(tab: str, using: str = "default") -> dict:
             )
         elif tab == "replication":
             context["replication"] = replication_report(using)
+            if context["replication"].replica_configured:
+                context["replica_chart"] = replica_lag_chart()
             context["jobs"], context["jobs_note"] = job_queue(using)
     return context

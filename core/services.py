@@ -395,10 +395,14 @@ DAY_METRIC_WINDOW_DAYS = 30
 AUDIT_QUERY_CHARS = 500
 
 
-def health_metrics_record(*, database: dict, source: str) -> list[SystemMetric]:
+def health_metrics_record(
+    *, database: dict, source: str, replica: dict | None = None
+) -> list[SystemMetric]:
     """Record a health check's database numbers (``core.health.check_database``
     of a connected database): ``db.response_time_ms`` and ``db.connections``
-    (client connections in use), the series the dashboard charts."""
+    (client connections in use), and with a read replica that answered
+    (``core.health.check_replica``) its lag as ``db.replica_lag_seconds``:
+    the series the dashboard charts."""
     tags = {"source": source}
     rows = [
         metric_record(
@@ -410,6 +414,13 @@ def health_metrics_record(*, database: dict, source: str) -> list[SystemMetric]:
     used = (database.get("connections") or {}).get("used")
     if used is not None:
         rows.append(metric_record(metric="db.connections", value=used, tags=tags))
+    lag = (
+        (replica or {}).get("lag_seconds") if (replica or {}).get("connected") else None
+    )
+    if lag is not None:
+        rows.append(
+            metric_record(metric="db.replica_lag_seconds", value=lag, tags=tags)
+        )
     return rows
 
 

@@ -137,7 +137,9 @@ def db_health(timestamp: int) -> str:
     report = health.health_report()
     database = report["database"]
     if database["connected"]:
-        services.health_metrics_record(database=database, source="db_health")
+        services.health_metrics_record(
+            database=database, source="db_health", replica=report.get("replica")
+        )
     if not database["connected"]:
         raise MaintenanceJobFailed(
             f"Database unreachable: {database.get('error', 'error')}"

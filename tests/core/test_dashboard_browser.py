@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core import replica
 from tests.a11y import axe_violations, horizontal_overflow, widest_elements
 from tests.core.test_dashboard_charts import record_metrics
 from tests.core.test_dashboard_queries import Session, activity, connect, wait_for
@@ -19,8 +20,12 @@ SIZES = ({"width": 1366, "height": 900}, {"width": 820, "height": 1180})
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_every_tab_fits_and_passes_axe(live_url, page, admin_user):
+def test_every_tab_fits_and_passes_axe(live_url, page, admin_user, monkeypatch):
     record_metrics(timezone.now())
+    # A read replica, so the replication tab shows its lag and chart: the
+    # primary stands in for it (the live server runs in this process).
+    monkeypatch.setattr(replica, "replica_configured", lambda: True)
+    monkeypatch.setattr(replica, "REPLICA_ALIAS", "default")
     observer = connect(application_name="dash-browser-observer")
     # A long query with a long text, so the Queries tab has rows to fit.
     long_sql = "SELECT pg_sleep(60), '" + "a very long literal " * 30 + "' AS padding"
@@ -63,6 +68,8 @@ def test_every_tab_fits_and_passes_axe(live_url, page, admin_user):
         assert page.locator("svg.chart-plot[role=img]").count() == 4
         box = page.locator("#chart-response-time svg").bounding_box()
         assert box["width"] > 200 and box["height"] > 100
+        page.goto(f"{live_url}{dashboard}?tab=replication")
+        assert page.locator("#chart-replica-lag svg.chart-plot[role=img]").count() == 1
     finally:
         sleeper.close()
         observer.close()

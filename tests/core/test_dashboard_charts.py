@@ -15,7 +15,7 @@ from procrastinate.contrib.django import app
 from accounts import tasks as account_tasks
 from core import charts, monitoring, replica
 from core.models import SystemMetric
-from core.services import metric_daily_counts_record
+from core.services import health_metrics_record, metric_daily_counts_record
 from searches import tasks as search_tasks
 from searches.models import SearchHistory
 from tests.accounts.factories import UserFactory
@@ -39,6 +39,11 @@ def record_metrics(now: dt.datetime, hours: int = 30) -> None:
         )
         rows.append(
             SystemMetric(metric="db.connections", value=3 + hour % 3, timestamp=at)
+        )
+        rows.append(
+            SystemMetric(
+                metric="db.replica_lag_seconds", value=(hour % 5) * 0.7, timestamp=at
+            )
         )
     today = now.date()
     for day in range(10):
@@ -275,3 +280,44 @@ def test_an_unreachable_replica_is_a_note_not_an_error(admin_client, monkeypatch
     assert "The replica (replica) cannot be read: connection refused" in (
         response.content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_replication_tab_charts_the_replicas_worst_lag_of_each_hour(
+    admin_client, monkeypatch
+):
+    now = timezone.now()
+    hour = (now - dt.timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    SystemMetric.objects.bulk_create(
+        SystemMetric(metric="db.replica_lag_seconds", value=value, timestamp=at)
+        for value, at in [
+            (0.2, hour + dt.timedelta(minutes=10)),
+            (7.5, hour + dt.timedelta(minutes=15)),
+            (0.1, now - dt.timedelta(seconds=5)),
+        ]
+    )
+    assert (
+        'id="chart-replica-lag"' not in admin_client.get(REPLICATION).content.decode()
+    )
+
+    monkeypatch.setattr(replica, "replica_configured", lambda: True)
+    monkeypatch.setattr(replica, "REPLICA_ALIAS", "default")
+    html = admin_client.get(REPLICATION).content.decode()
+
+    chart = chart_html(html, "replica-lag")
+    assert '<polyline class="chart-line" points="' in chart
+    # The worst of the hour, not its average (3.85 s).
+    assert "2 measurements, lowest 0.1 s, highest 7.5 s, latest 0.1 s" in chart
+
+
+@pytest.mark.django_db
+def test_a_replica_that_answered_has_its_lag_recorded():
+    database = {"response_time_ms": 1.2, "connections": {"used": 3}}
+    answered = {"connected": True, "lag_seconds": 2.5, "lag_bytes": 100}
+
+    rows = health_metrics_record(database=database, source="t", replica=answered)
+    assert [(r.metric, r.value) for r in rows][-1] == ("db.replica_lag_seconds", 2.5)
+
+    unreachable = {"connected": False, "error": "OperationalError"}
+    rows = health_metrics_record(database=database, source="t", replica=unreachable)
+    assert "db.replica_lag_seconds" not in {r.metric for r in rows}

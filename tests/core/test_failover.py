@@ -84,9 +84,14 @@ def health(site) -> dict:
     return response.json()
 
 
-def db_health(env) -> subprocess.CompletedProcess:
+def db_health(env, *, record: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", "db_health", "--no-record"],
+        [
+            sys.executable,
+            "manage.py",
+            "db_health",
+            *([] if record else ["--no-record"]),
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -137,6 +142,14 @@ def test_lag_is_reported_and_reads_leave_a_stalled_replica(site, servers):
         assert "Replica: lag" in report.stdout
         assert "replay paused" in report.stdout
         assert "reads use the primary" in report.stdout
+        # Recorded, the lag is the series the dashboard's replica chart draws.
+        db_health(app_env(primary, standby), record=True)
+        [(recorded,)] = primary.query(
+            "SELECT value FROM ops_systemmetric"
+            " WHERE metric = 'db.replica_lag_seconds'",
+            dbname=DBNAME,
+        )
+        assert recorded > 1
     finally:
         standby.query("SELECT pg_wal_replay_resume()")
     standby.wait_for_replay(primary)

@@ -34,7 +34,9 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Cache: FAILED ({cache.get('error', 'no echo')})")
             if not no_record:
-                health_metrics_record(database=db, source="db_health")
+                health_metrics_record(
+                    database=db, source="db_health", replica=report.get("replica")
+                )
         else:
             self.stdout.write(
                 f"Database: UNREACHABLE after {db['response_time_ms']} ms "
