@@ -44,9 +44,22 @@ _TEMPLATE_DIRS = (
     "/django/forms/",
     "/jinja2/",
 )
-_TEMPLATE_UTILS = tuple(
-    f"/django/utils/{name}.py"
-    for name in ("html", "safestring", "formats", "numberformat", "dateformat", "text")
+_TEMPLATE_UTILS = (
+    *(
+        f"/django/utils/{name}.py"
+        for name in (
+            "html",
+            "safestring",
+            "formats",
+            "numberformat",
+            "dateformat",
+            "text",
+        )
+    ),
+    # The project's own HTML building: rows written with html_format, the
+    # search form's selects (what templates would otherwise do).
+    "/core/formatting.py",
+    "/core/widgets.py",
 )
 _DRIVER_DIRS = ("/psycopg/", "/psycopg_binary/", "/psycopg_c/", "/psycopg_pool/")
 _CALLERS_FILES = ("/django/utils/functional.py",)
