@@ -145,9 +145,17 @@ def archive_command(archive: Path) -> str:
     )
 
 
-def restore_command(archive: Path) -> str:
-    """The matching restore_command; fails (non-zero) for a missing segment."""
-    return f'f=\'{archive}/%f.gz\'; [ -f "$f" ] && gzip -dc "$f" > "%p"'
+def restore_command(*archives: Path) -> str:
+    """The matching restore_command, reading the first of ``archives`` that
+    holds the file (the archive, then a private directory of files decrypted
+    for this recovery: core.pitr); fails (non-zero) for a missing segment."""
+    for archive in archives:
+        if "'" in str(archive) or "%" in str(archive):
+            raise RuntimeError(f"WAL archive path {archive} contains ' or %")
+    found = " || ".join(
+        f"{{ f='{archive}/%f.gz'; [ -f \"$f\" ]; }}" for archive in archives
+    )
+    return f'if {found}; then gzip -dc "$f" > "%p"; else exit 1; fi'
 
 
 def _prepare_archive_dir(archive: Path) -> None:

@@ -7,8 +7,9 @@
 - ``backup_db --base`` (:func:`base_backup_create`) takes a physical copy of the
   whole cluster with the server's own ``pg_basebackup`` (tar, gzip level 1, a
   SHA-256 backup manifest, ``-X stream`` so the copy is consistent on its own),
-  checks it with ``pg_verifybackup``, and renames it from a temporary name to
-  ``BACKUP_DIR/base/<UTC time>/`` only then. Retention keeps the newest
+  checks it with ``pg_verifybackup``, encrypts each file with
+  ``BACKUP_ENCRYPTION_KEY`` when it is set, and renames it from a temporary
+  name to ``BACKUP_DIR/base/<UTC time>/`` only then. Retention keeps the newest
   ``BASE_BACKUP_KEEP`` (7) and removes the archived WAL older than the oldest
   kept one (``pg_archivecleanup``): the recoverable window runs from the end of
   the oldest kept base backup to now.
@@ -17,7 +18,10 @@
   WAL), on a private socket, then copies the app's database from it into a new
   database on the running server (or, with ``--data-dir``, leaves the whole
   recovered cluster for replacing a lost primary). The private copy is always
-  stopped and deleted.
+  stopped and deleted. Encrypted base backups and WAL files (the archive is
+  encrypted at rest by core.pitr_offsite.wal_ship) are decrypted into the
+  private directory first; ``--from-storage`` takes both from the off-site
+  store (core.pitr_offsite).
 
 Only the embedded server: an external server (DATABASE_URL) archives with its
 own ``archive_command`` or the provider's PITR (README "Backups, restore,
@@ -48,6 +52,12 @@ from django.db import connections
 from django.utils import timezone
 
 from core import embedded_postgres
+from core.backup_crypto import (
+    ENCRYPTED_SUFFIX,
+    decrypt_file,
+    encrypt_file,
+    encryption_enabled,
+)
 from core.backups import (
     BackupError,
     Target,
@@ -309,6 +319,12 @@ def base_backup_create(
         wal_range = manifest["WAL-Ranges"][0]
         timeline = int(wal_range["Timeline"])
         start_wal = wal_file_name(timeline, _lsn(wal_range["Start-LSN"]), segment_size)
+        if encryption_enabled():
+            # At rest like the dumps (BACKUP_ENCRYPTION_KEY); checked above in
+            # plaintext, and age authenticates what it decrypts.
+            progress_say(progress, "encrypting …")
+            for item in sorted(partial.iterdir()):
+                encrypt_file(item)
         size = sum(p.stat().st_size for p in partial.iterdir())
         info_partial = directory / f"{partial.name}{INFO_SUFFIX}"
         info_partial.write_text(
@@ -377,11 +393,8 @@ def base_backup_create(
 
 
 def _publish(path: Path, progress: Progress | None) -> bool:
-    """Encrypt and upload the backup's files when off-site copies are set up.
-
-    The local copy stays plaintext: a restore of the newest backup must not
-    depend on the key or the network (the remote copy is the off-site one).
-    """
+    """Upload the backup's files when off-site copies are set up (encrypted
+    on the way when they are not already, with the info file)."""
     from core import backup_storage
 
     if not backup_storage.storage_enabled():
@@ -424,20 +437,24 @@ def base_backups_prune(
     if kept and archive.is_dir():
         before = len(list(archive.iterdir()))
         # -x .gz: without it pg_archivecleanup matches no gzipped file and
-        # silently removes nothing (PLATFORM.md).
-        result = _run(
-            [
-                _bin("pg_archivecleanup"),
-                "-d",
-                "-b",
-                "-x",
-                ".gz",
-                str(archive),
-                kept[0].start_wal,
-            ]
-        )
-        if result.returncode != 0:
-            raise PitrError(f"pg_archivecleanup failed: {_first_error(result.stderr)}")
+        # silently removes nothing (PLATFORM.md); once more for the files
+        # encrypted at rest.
+        for extension in (".gz", ".gz" + ENCRYPTED_SUFFIX):
+            result = _run(
+                [
+                    _bin("pg_archivecleanup"),
+                    "-d",
+                    "-b",
+                    "-x",
+                    extension,
+                    str(archive),
+                    kept[0].start_wal,
+                ]
+            )
+            if result.returncode != 0:
+                raise PitrError(
+                    f"pg_archivecleanup failed: {_first_error(result.stderr)}"
+                )
         wal_removed = before - len(list(archive.iterdir()))
     if deleted or wal_removed:
         progress_say(
@@ -511,7 +528,11 @@ def _archive_current_wal(
         segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
         progress_say(progress, f"waiting for the live server to archive {segment} …")
         deadline = time.monotonic() + ARCHIVE_WAIT_SECONDS
-        while not (archive / f"{segment}.gz").exists():
+        # .age: the wal_ship job may already have encrypted it at rest.
+        while not any(
+            (archive / f"{segment}.gz{suffix}").exists()
+            for suffix in ("", ENCRYPTED_SUFFIX)
+        ):
             if time.monotonic() > deadline:
                 failed = conn.execute(
                     "SELECT last_failed_wal, last_failed_time FROM pg_stat_archiver"
@@ -712,11 +733,14 @@ def pitr_restore(
         raise PitrError("Give exactly one of --database-name NAME and --data-dir DIR.")
     embedded_pgdata(using)
     live = target_for(using)
-    if from_storage:
-        from core import backup_storage, pitr_offsite
+    # Here, not at the top: both import this module.
+    from core import backup_storage, pitr_offsite
 
+    if from_storage:
         if not backup_storage.storage_enabled():
             raise PitrError("--from-storage needs BACKUP_STORAGE_URL.")
+        # Not this machine's: the one given to the restore_command is fetched.
+        archive = None
         backups = pitr_offsite.remote_base_backups()
     else:
         backups = base_backups()
@@ -755,7 +779,10 @@ def pitr_restore(
 
     if not from_storage:
         archive = wal_archive_dir(using)
-        segment = _archive_current_wal(live, archive, progress)
+        # Waited for where the server writes (a test reads a copy: archive).
+        segment = _archive_current_wal(
+            live, embedded_postgres.wal_archive_dir(embedded_pgdata(using)), progress
+        )
         step(f"archived the live server's WAL up to {segment}")
 
     workdir = Path(tempfile.mkdtemp(prefix="pitr-"))
@@ -780,21 +807,37 @@ def pitr_restore(
     ok = False
     try:
         base_files = base.path
+        # WAL for the restore_command: fetched from the store, or the
+        # archive's files encrypted at rest, decrypted into the private copy.
+        replay = workdir / "wal"
         if from_storage:
             step(f"fetching base backup {base_name} …")
             base_files = pitr_offsite.base_backup_fetch(base, workdir / "base")
-            archive = workdir / "wal"
-            fetched = pitr_offsite.wal_fetch(base.start_wal, archive, progress=progress)
-            _give_to_server_user(archive)
-            for item in archive.iterdir():
-                _give_to_server_user(item, 0o600)
+            fetched = pitr_offsite.wal_fetch(base.start_wal, replay, progress=progress)
+            archives = [replay]
             step(f"fetched {fetched} WAL file(s) from {base.start_wal} on")
+        else:
+            if any(p.name.endswith(ENCRYPTED_SUFFIX) for p in base.path.iterdir()):
+                step(f"decrypting base backup {base.path.name} …")
+                base_files = workdir / "base"
+                base_files.mkdir()
+                for item in base.path.iterdir():
+                    decrypt_file(
+                        item, base_files / item.name.removesuffix(ENCRYPTED_SUFFIX)
+                    )
+            decrypted = pitr_offsite.wal_decrypt_needed(archive, base.start_wal, replay)
+            archives = [archive, replay]
+            if decrypted:
+                step(f"decrypted {decrypted} archived WAL file(s)")
+        _give_to_server_user(replay)
+        for item in replay.iterdir():
+            _give_to_server_user(item, 0o600)
         step(f"extracting base backup {base.path.name} into {data}")
         _extract(base_files / "base.tar.gz", data)
         if (base_files / "pg_wal.tar.gz").exists():
             _extract(base_files / "pg_wal.tar.gz", data / "pg_wal")
-        if from_storage:
-            shutil.rmtree(workdir / "base")
+        if base_files != base.path:
+            shutil.rmtree(base_files)
         for name in _LIVE_ONLY:
             item = data / name
             if item.is_dir():
@@ -808,7 +851,7 @@ def pitr_restore(
         # archive_mode off: the copy inherits the live archive_command, and a
         # promoted copy would push a new timeline into the live archive.
         recovery_conf = {
-            "restore_command": embedded_postgres.restore_command(archive),
+            "restore_command": embedded_postgres.restore_command(*archives),
             **(
                 {}
                 if latest

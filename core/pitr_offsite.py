@@ -1,18 +1,23 @@
-"""Point-in-time recovery from the off-site store (``BACKUP_STORAGE_URL``).
+"""The archived WAL at rest and off-site, and point-in-time recovery from the
+off-site store (``BACKUP_STORAGE_URL``).
 
 Base backups already go off-site when they are made (``core.pitr._publish``:
 ``base/<UTC time>/…`` and ``base/<UTC time>.pitr.json``). This module adds the
-other half, so a lost machine can be recovered to a point in time and not only
-to the last nightly dump:
+WAL, so a lost machine can be recovered to a point in time and not only to the
+last nightly dump:
 
 - :func:`wal_ship` (the ``core.wal_ship`` job, every minute; ``backup_db
-  --ship-wal``) uploads each archived WAL file not shipped yet as
-  ``wal/<name>.gz``, encrypted with ``BACKUP_ENCRYPTION_KEY`` when it is set
-  (``.age``). Only files a kept base backup needs go (from the oldest local
-  base backup's first segment on, and every timeline history file). An empty
-  marker per shipped file in ``BACKUP_DIR/wal-shipped/`` remembers what went,
-  so a run costs one directory listing when nothing is new; a marker whose
-  archive file retention removed is forgotten.
+  --ship-wal``) first encrypts, with ``BACKUP_ENCRYPTION_KEY`` set, each
+  plaintext file the server archived (``<name>.gz`` → ``<name>.gz.age``,
+  :func:`wal_archive_encrypt`): the server's archive command has no key (it
+  runs as the server's user, which cannot even run this app's Python), so a
+  segment lies in plaintext for at most about a minute. Then, with
+  ``BACKUP_STORAGE_URL`` set, it uploads each archived file not shipped yet as
+  ``wal/<name>.gz[.age]``. Only files a kept base backup needs go (from the
+  oldest local base backup's first segment on, and every timeline history
+  file). An empty marker per shipped file in ``BACKUP_DIR/wal-shipped/``
+  remembers what went, so a run costs one directory listing when nothing is
+  new; a marker whose archive file retention removed is forgotten.
 - :func:`offsite_prune` (after each base backup) keeps the newest
   ``BASE_BACKUP_KEEP`` base backups off-site too, and the shipped WAL from the
   oldest kept one's first segment on.
@@ -20,16 +25,13 @@ to the last nightly dump:
   bring them back for ``restore_db --point-in-time T --from-storage``
   (``core.pitr.pitr_restore``), decrypted into the restore's private directory.
 
-The local archive stays plaintext, like the local base backups: it sits next to
-the data directory, which is plaintext itself, and a restore from it must not
-depend on the key. What leaves the machine is encrypted.
-
 RPO with shipping: ``archive_timeout`` (60 s) until a segment is archived, plus
 up to a minute until the next ``wal_ship`` run.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -40,7 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import backup_storage, pitr
-from core.backup_crypto import ENCRYPTED_SUFFIX
+from core.backup_crypto import (
+    ENCRYPTED_SUFFIX,
+    BackupError,
+    decrypt_file,
+    encrypt_file,
+    encryption_enabled,
+)
 from core.backups import backup_dir
 
 logger = logging.getLogger(__name__)
@@ -49,9 +57,11 @@ WAL_REMOTE_DIR = "wal"
 SHIPPED_MARKERS_DIR = "wal-shipped"
 # What the archive command writes (core.embedded_postgres): segments, the
 # .backup label pg_basebackup leaves, timeline history files; all gzipped.
-_WAL_FILE = re.compile(
+# Encrypted at rest, the same with .age (wal_archive_encrypt).
+_PLAIN_WAL_FILE = re.compile(
     r"(?:[0-9A-F]{24}(?:\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)\.gz"
 )
+_WAL_FILE = re.compile(_PLAIN_WAL_FILE.pattern + f"(?:{re.escape(ENCRYPTED_SUFFIX)})?")
 _REMOTE_INFO = re.compile(
     rf"{pitr.BASE_DIR_NAME}/(\d{{8}}T\d{{6}}Z){re.escape(pitr.INFO_SUFFIX)}"
     rf"(?:{re.escape(ENCRYPTED_SUFFIX)})?"
@@ -75,8 +85,56 @@ def _plain_name(remote_name: str) -> str:
 @dataclass
 class ShipResult:
     shipped: list[str] = field(default_factory=list)
-    # Why nothing was looked at ("" when the archive was read).
+    # Why nothing was shipped ("" when the archive was read for shipping).
     skipped: str = ""
+    # Files encrypted at rest by this run.
+    encrypted: int = 0
+
+
+def _gunzipped_equal(first: Path, second: Path) -> bool:
+    with gzip.open(first, "rb") as a, gzip.open(second, "rb") as b:
+        while True:
+            chunk = a.read(1 << 20)
+            if chunk != b.read(1 << 20):
+                return False
+            if not chunk:
+                return True
+
+
+def wal_archive_encrypt(archive: Path) -> int:
+    """Encrypt every plaintext file in the WAL archive in place (``.gz`` →
+    ``.gz.age``, written atomically before the plaintext goes); return how many.
+
+    A plaintext file next to its encrypted copy was archived again by the
+    server (after a crash it cannot tell the copy is there): identical once
+    decrypted, the plaintext goes; different, both stay and this raises — two
+    servers archive into one directory, and a person must look.
+    """
+    done = 0
+    conflicts = []
+    for name in sorted(os.listdir(archive) if archive.is_dir() else []):
+        if not _PLAIN_WAL_FILE.fullmatch(name):
+            continue
+        plain = archive / name
+        sealed = archive / (name + ENCRYPTED_SUFFIX)
+        if sealed.exists():
+            with tempfile.TemporaryDirectory(dir=backup_dir()) as scratch:
+                copy = decrypt_file(sealed, Path(scratch) / name)
+                same = _gunzipped_equal(copy, plain)
+            if not same:
+                conflicts.append(name)
+                continue
+            plain.unlink()
+        else:
+            encrypt_file(plain)
+        done += 1
+    if conflicts:
+        raise BackupError(
+            f"{len(conflicts)} archived WAL file(s) in {archive} differ from their "
+            f"encrypted copies (first: {conflicts[0]}): is another server archiving "
+            "into this directory? Both copies are kept."
+        )
+    return done
 
 
 def _markers_dir() -> Path:
@@ -102,13 +160,18 @@ def wal_ship(*, using: str | None = None, progress=None) -> ShipResult:
     :class:`~core.backup_crypto.BackupError`) leaves the rest for the next
     run, which picks up where this one stopped.
     """
-    if not backup_storage.storage_enabled():
-        return ShipResult(skipped="BACKUP_STORAGE_URL is not set")
     archive = pitr.wal_archive_dir(using)
+    result = ShipResult()
+    if encryption_enabled():
+        result.encrypted = wal_archive_encrypt(archive)
+    if not backup_storage.storage_enabled():
+        result.skipped = "BACKUP_STORAGE_URL is not set"
+        return result
     backups = pitr.base_backups()
     if not backups:
         # WAL older than the first base backup restores nothing.
-        return ShipResult(skipped="no base backup yet (backup_db --base)")
+        result.skipped = "no base backup yet (backup_db --base)"
+        return result
     first_segment = backups[0].start_wal
     names = sorted(
         name
@@ -116,21 +179,23 @@ def wal_ship(*, using: str | None = None, progress=None) -> ShipResult:
         if _WAL_FILE.fullmatch(name)
     )
     markers = _markers_dir()
-    result = ShipResult()
     with tempfile.TemporaryDirectory(prefix=".ship-", dir=backup_dir()) as scratch:
         for name in names:
-            if not _needed(name, first_segment) or (markers / name).exists():
+            # Marked by the plain name: a file encrypted at rest after it was
+            # shipped is not shipped again.
+            plain = _plain_name(name)
+            if not _needed(plain, first_segment) or (markers / plain).exists():
                 continue
             copy = Path(scratch) / name
             _link_or_copy(archive / name, copy)
             published = backup_storage.artifact_publish(
-                copy, remote_name=f"{WAL_REMOTE_DIR}/{name}"
+                copy, remote_name=f"{WAL_REMOTE_DIR}/{plain}"
             )
             published.unlink(missing_ok=True)
-            (markers / name).touch()
-            result.shipped.append(name)
-            pitr.progress_say(progress, f"shipped {name}")
-    present = set(names)
+            (markers / plain).touch()
+            result.shipped.append(plain)
+            pitr.progress_say(progress, f"shipped {plain}")
+    present = {_plain_name(name) for name in names}
     for marker in markers.iterdir():
         if marker.name not in present:
             marker.unlink(missing_ok=True)
@@ -175,6 +240,24 @@ def _remote_files(folder: str) -> list[str]:
     return backup_storage.remote_list(folder)
 
 
+def wal_decrypt_needed(archive: Path, first_segment: str, into: Path) -> int:
+    """Decrypt the archive's encrypted files needed from ``first_segment`` on
+    into ``into`` (as ``<name>.gz``, for the recovery's restore_command);
+    return how many."""
+    into.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for name in sorted(os.listdir(archive) if archive.is_dir() else []):
+        plain = _plain_name(name)
+        if (
+            name.endswith(ENCRYPTED_SUFFIX)
+            and _PLAIN_WAL_FILE.fullmatch(plain)
+            and _needed(plain, first_segment)
+        ):
+            decrypt_file(archive / name, into / plain)
+            count += 1
+    return count
+
+
 def _fetch_into(remote_name: str, directory: Path) -> Path:
     """Download (and decrypt) one object into ``directory`` under its plain name."""
     target = directory / _plain_name(remote_name)
@@ -205,7 +288,7 @@ def wal_fetch(first_segment: str, into: Path, *, progress=None) -> int:
     count = 0
     for name in sorted(backup_storage.remote_list(WAL_REMOTE_DIR)):
         plain = _plain_name(name)
-        if _WAL_FILE.fullmatch(plain) and _needed(plain, first_segment):
+        if _PLAIN_WAL_FILE.fullmatch(plain) and _needed(plain, first_segment):
             _fetch_into(name, into)
             count += 1
             if count % 50 == 0:
@@ -244,7 +327,7 @@ def offsite_prune(*, keep: int | None = None, progress=None) -> OffsitePruneResu
         old_wal = [
             name
             for name in backup_storage.remote_list(WAL_REMOTE_DIR)
-            if _WAL_FILE.fullmatch(_plain_name(name))
+            if _PLAIN_WAL_FILE.fullmatch(_plain_name(name))
             and not _needed(_plain_name(name), first_segment)
         ]
         backup_storage.remote_delete(old_wal)

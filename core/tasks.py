@@ -114,9 +114,10 @@ def base_backup(timestamp: int) -> str:
     name="core.wal_ship",
 )
 def wal_ship(timestamp: int) -> int:
-    """``manage.py backup_db --ship-wal``: upload the archived WAL not yet in
+    """``manage.py backup_db --ship-wal``: encrypt what the server archived
+    (BACKUP_ENCRYPTION_KEY) and upload the archived WAL not yet in
     BACKUP_STORAGE_URL (core.pitr_offsite), so a lost machine can be recovered
-    to within about two minutes. Nothing to do without the store or on an
+    to within about two minutes. Nothing to do without either setting or on an
     external server; an upload that fails fails the job, and the next minute's
     run carries on from the first file not shipped."""
     if not connections[backups.backup_alias()].settings_dict.get("PGDATA"):

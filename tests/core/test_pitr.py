@@ -146,8 +146,15 @@ def test_base_backup_is_verified_and_retention_prunes_old_wal(
         "000000010000000000000001.gz",
         "000000010000000000000002.gz",
         "000000010000000000000002.00000028.backup.gz",
+        # Encrypted at rest (core.pitr_offsite.wal_archive_encrypt).
+        "000000010000000000000003.gz.age",
     ]
-    for name in [*old, "0000000100000FFF00000001.gz", "00000002.history.gz"]:
+    newer = [
+        "0000000100000FFF00000001.gz",
+        "0000000100000FFF00000002.gz.age",
+        "00000002.history.gz",
+    ]
+    for name in [*old, *newer]:
         (archive / name).write_bytes(b"x")
 
     first = fake_base_backup(
@@ -174,7 +181,7 @@ def test_base_backup_is_verified_and_retention_prunes_old_wal(
     assert verify.returncode == 0
     remaining = {p.name for p in archive.iterdir()}
     assert not remaining & set(old)
-    assert {"0000000100000FFF00000001.gz", "00000002.history.gz"} <= remaining
+    assert set(newer) <= remaining
     assert "pruned base backup" in out.getvalue()
     audit = AuditLog.objects.filter(action=AuditLog.Action.BACKUP).latest("id")
     assert audit.changes["kind"] == "base" and audit.changes["ok"] is True

@@ -10,8 +10,10 @@ import datetime as dt
 import gzip
 import os
 import shutil
+import tempfile
 import time
 from io import StringIO
+from pathlib import Path
 
 import pyrage
 import pytest
@@ -20,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core import pitr, pitr_offsite, tasks
+from core.backup_crypto import BackupError
 from core.backups import target_for
 from core.models import AuditLog, FeatureFlag
 from tests.core.backup_helpers import (
@@ -65,7 +68,6 @@ def _decrypted(s3, key):
 def test_wal_ship_uploads_what_a_kept_base_backup_needs_encrypted_and_only_once(
     s3, archive, settings, backup_dir
 ):
-    settings.BACKUP_ENCRYPTION_KEY = KEY
     fake_base_backup(timezone.now() - dt.timedelta(hours=1), SEGMENT.format(5))
     _archived(archive, SEGMENT.format(3) + ".gz")  # before the oldest base backup
     label = _archived(archive, SEGMENT.format(5) + ".00000028.backup.gz")
@@ -84,10 +86,10 @@ def test_wal_ship_uploads_what_a_kept_base_backup_needs_encrypted_and_only_once(
         "00000002.history.gz",
     ]
     assert result.shipped == needed and not result.skipped
-    assert _remote(s3) == sorted(name + ".age" for name in needed)
-    # Encrypted to the key, byte for byte the archived file; the local
-    # archive is untouched.
-    assert _decrypted(s3, f"wal/{label.name}.age") == label.read_bytes()
+    assert result.encrypted == 0  # no key: the archive is left as it is
+    assert _remote(s3) == needed
+    s3_body = s3.get_object(Bucket=BUCKET, Key=f"prod/db/wal/{label.name}")["Body"]
+    assert s3_body.read() == label.read_bytes()
     assert sorted(os.listdir(archive)) == sorted(
         [*needed, SEGMENT.format(3) + ".gz", f".{SEGMENT.format(7)}.gz.tmp", "README"]
     )
@@ -103,6 +105,57 @@ def test_wal_ship_uploads_what_a_kept_base_backup_needs_encrypted_and_only_once(
     markers = backup_dir / pitr_offsite.SHIPPED_MARKERS_DIR
     assert first.name not in os.listdir(markers)
     assert SEGMENT.format(6) + ".gz" in os.listdir(markers)
+
+
+def test_with_a_key_the_archive_is_encrypted_at_rest_and_shipped_as_it_is(
+    s3, archive, settings, backup_dir
+):
+    settings.BACKUP_ENCRYPTION_KEY = KEY
+    fake_base_backup(timezone.now() - dt.timedelta(hours=1), SEGMENT.format(5))
+    shipped_before = _archived(archive, SEGMENT.format(5) + ".gz")
+    original = {SEGMENT.format(5) + ".gz": shipped_before.read_bytes()}
+    settings.BACKUP_ENCRYPTION_KEY = ""
+    assert pitr_offsite.wal_ship().shipped == [SEGMENT.format(5) + ".gz"]
+    settings.BACKUP_ENCRYPTION_KEY = KEY
+    for n in (6, 7):
+        original[SEGMENT.format(n) + ".gz"] = _archived(
+            archive, SEGMENT.format(n) + ".gz"
+        ).read_bytes()
+
+    result = pitr_offsite.wal_ship()
+
+    assert result.encrypted == 3
+    # No plaintext left; each file decrypts to what the server archived.
+    assert sorted(os.listdir(archive)) == sorted(f"{n}.age" for n in original)
+    identity = [pyrage.x25519.Identity.from_str(KEY)]
+    for name, content in original.items():
+        assert pyrage.decrypt((archive / f"{name}.age").read_bytes(), identity) == (
+            content
+        )
+    # Shipped once each: the one sent before the key stays as it went; the
+    # new ones go encrypted, byte for byte the file at rest.
+    assert result.shipped == [SEGMENT.format(6) + ".gz", SEGMENT.format(7) + ".gz"]
+    assert _remote(s3) == [
+        SEGMENT.format(5) + ".gz",
+        SEGMENT.format(6) + ".gz.age",
+        SEGMENT.format(7) + ".gz.age",
+    ]
+    assert (
+        _decrypted(s3, f"wal/{SEGMENT.format(7)}.gz.age")
+        == (original[SEGMENT.format(7) + ".gz"])
+    )
+
+    # The server archived a segment again (after a crash it cannot see the
+    # encrypted copy): the same content is dropped quietly...
+    again = archive / (SEGMENT.format(6) + ".gz")
+    again.write_bytes(gzip.compress(gzip.decompress(original[again.name])))
+    assert pitr_offsite.wal_ship().encrypted == 1
+    assert not again.exists()
+    # ...a different one is kept, and the run fails so a person looks.
+    again.write_bytes(gzip.compress(b"another server's WAL"))
+    with pytest.raises(BackupError, match="another server archiving"):
+        pitr_offsite.wal_ship()
+    assert again.exists() and (archive / f"{again.name}.age").exists()
 
 
 def test_wal_ship_without_the_store_or_a_base_backup_ships_nothing(
@@ -199,6 +252,67 @@ def test_offsite_retention_keeps_the_newest_base_backups_and_the_wal_they_need(
     ]
 
 
+def _archive_copy(base, settings, tmp_path):
+    """Archive the live server's current segment, then point the app at a copy
+    of what a recovery from ``base`` needs: encrypting or pruning touches the
+    copy, never the developer's live archive."""
+    live = pitr.wal_archive_dir()
+    pitr._archive_current_wal(target_for(), live, None)
+    copy = tmp_path / "archive"
+    copy.mkdir()
+    for item in live.iterdir():
+        if item.name.endswith(".gz") and pitr_offsite._needed(
+            item.name, base.start_wal
+        ):
+            shutil.copy2(item, copy / item.name)
+    settings.WAL_ARCHIVE_DIR = copy
+    return copy
+
+
+def test_with_a_key_a_point_in_time_restore_reads_the_encrypted_backup_and_wal(
+    settings, backup_dir, tmp_path, scratch_databases, user
+):
+    settings.BACKUP_ENCRYPTION_KEY = KEY
+    base = base_backup_take()
+    # At rest like the dumps: no plaintext copy of the cluster.
+    assert sorted(p.name for p in base.path.iterdir()) == [
+        "backup_manifest.age",
+        "base.tar.gz.age",
+        "pg_wal.tar.gz.age",
+    ]
+    FeatureFlagFactory.create_batch(7)
+    at_t = fingerprint()
+    t = timezone.now()
+    time.sleep(0.05)
+    FeatureFlag.objects.update(rollout_percent=70)
+    copy = _archive_copy(base, settings, tmp_path)
+    result = pitr_offsite.wal_ship()  # no store: encrypts only
+    assert result.encrypted >= 1 and "BACKUP_STORAGE_URL" in result.skipped
+    assert not [n for n in os.listdir(copy) if not n.endswith(".age")]
+
+    name = f"encrypted_at_t_{int(time.time())}"
+    scratch_databases.append(name)
+    out = StringIO()
+    call_command(
+        "restore_db",
+        "--point-in-time",
+        t.isoformat(),
+        "--database-name",
+        name,
+        "--yes",
+        stdout=out,
+    )
+    assert fingerprint(name)["tables"] == at_t["tables"]
+    assert f"decrypting base backup {base.path.name}" in out.getvalue()
+    assert "archived WAL file(s)" in out.getvalue()
+    # The decrypted copies went with the private directory.
+    assert not [
+        p
+        for p in Path(tempfile.gettempdir()).glob("pitr-*")
+        if p.is_dir() and (p / "wal").exists()
+    ]
+
+
 def test_the_database_at_t_is_recovered_from_the_store_after_the_machine_is_lost(
     s3, settings, backup_dir, tmp_path, scratch_databases, user
 ):
@@ -211,7 +325,7 @@ def test_the_database_at_t_is_recovered_from_the_store_after_the_machine_is_lost
     FeatureFlag.objects.filter(key__in=["flag-0", "flag-1"]).delete()
     FeatureFlag.objects.update(rollout_percent=30)
     at_end = fingerprint()
-    pitr._archive_current_wal(target_for(), pitr.wal_archive_dir(), None)
+    _archive_copy(base, settings, tmp_path)
     shipped = pitr_offsite.wal_ship().shipped
     assert shipped and shipped[0] >= base.start_wal
     assert all(k.endswith(".age") for k in _remote(s3))

@@ -30,9 +30,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ship-wal",
             action="store_true",
-            help="Upload the archived WAL not yet off-site to BACKUP_STORAGE_URL "
-            "(encrypted with BACKUP_ENCRYPTION_KEY); the job queue does it every "
-            "minute.",
+            help="Encrypt the archived WAL at rest (BACKUP_ENCRYPTION_KEY) and upload "
+            "what is not yet off-site to BACKUP_STORAGE_URL; the job queue does it "
+            "every minute.",
         )
 
     def handle(self, *args, no_prune, verify, **options):
@@ -92,6 +92,10 @@ class Command(BaseCommand):
             result = wal_ship()
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
+        if result.encrypted:
+            self.stdout.write(
+                f"Encrypted {result.encrypted} archived WAL file(s) at rest."
+            )
         if result.skipped:
             raise CommandError(f"Nothing shipped: {result.skipped}.")
         if result.shipped:
