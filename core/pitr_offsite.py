@@ -31,6 +31,7 @@ up to a minute until the next ``wal_ship`` run.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -38,6 +39,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,7 +114,15 @@ def wal_archive_encrypt(archive: Path) -> int:
     """
     done = 0
     conflicts = []
+    stale = time.time() - pitr.STALE_PARTIAL_AGE.total_seconds()
     for name in sorted(os.listdir(archive) if archive.is_dir() else []):
+        if name.endswith(".partial") and name.startswith("."):
+            # An encryption this job did not finish (killed): the plaintext
+            # is still there and is encrypted again below.
+            with contextlib.suppress(FileNotFoundError):
+                if (archive / name).stat().st_mtime < stale:
+                    (archive / name).unlink()
+            continue
         if not _PLAIN_WAL_FILE.fullmatch(name):
             continue
         plain = archive / name

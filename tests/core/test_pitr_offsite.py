@@ -151,6 +151,15 @@ def test_with_a_key_the_archive_is_encrypted_at_rest_and_shipped_as_it_is(
     again.write_bytes(gzip.compress(gzip.decompress(original[again.name])))
     assert pitr_offsite.wal_ship().encrypted == 1
     assert not again.exists()
+    # An encryption killed half-way leaves a partial file: gone once stale.
+    partial = archive / f".{SEGMENT.format(8)}.gz.age.1a2b3c4d.partial"
+    partial.write_bytes(b"half")
+    fresh = archive / f".{SEGMENT.format(9)}.gz.age.5e6f7a8b.partial"
+    fresh.write_bytes(b"half")
+    os.utime(partial, (time.time() - 13 * 3600,) * 2)
+    pitr_offsite.wal_ship()
+    assert not partial.exists() and fresh.exists()
+    fresh.unlink()
     # ...a different one is kept, and the run fails so a person looks.
     again.write_bytes(gzip.compress(b"another server's WAL"))
     with pytest.raises(BackupError, match="another server archiving"):
