@@ -172,16 +172,29 @@ def wal_ship(*, using: str | None = None, progress=None) -> ShipResult:
     """
     archive = pitr.wal_archive_dir(using)
     result = ShipResult()
+    conflict = None
     if encryption_enabled():
-        result.encrypted = wal_archive_encrypt(archive)
+        try:
+            result.encrypted = wal_archive_encrypt(archive)
+        except BackupError as exc:
+            # Raised once the rest is shipped: a conflict on one file must
+            # not hold back the off-site copy of the others.
+            conflict = exc
+    _ship(archive, result, progress)
+    if conflict is not None:
+        raise conflict
+    return result
+
+
+def _ship(archive: Path, result: ShipResult, progress) -> None:
     if not backup_storage.storage_enabled():
         result.skipped = "BACKUP_STORAGE_URL is not set"
-        return result
+        return
     backups = pitr.base_backups()
     if not backups:
         # WAL older than the first base backup restores nothing.
         result.skipped = "no base backup yet (backup_db --base)"
-        return result
+        return
     first_segment = backups[0].start_wal
     names = sorted(
         name
@@ -215,7 +228,6 @@ def wal_ship(*, using: str | None = None, progress=None) -> ShipResult:
             len(result.shipped),
             result.shipped[-1],
         )
-    return result
 
 
 # --- off-site base backups ----------------------------------------------------------

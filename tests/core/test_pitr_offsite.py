@@ -161,10 +161,14 @@ def test_with_a_key_the_archive_is_encrypted_at_rest_and_shipped_as_it_is(
     assert not partial.exists() and fresh.exists()
     fresh.unlink()
     # ...a different one is kept, and the run fails so a person looks.
+    # The other files are still encrypted and shipped first.
     again.write_bytes(gzip.compress(b"another server's WAL"))
+    newest = _archived(archive, SEGMENT.format("A") + ".gz")
     with pytest.raises(BackupError, match="another server archiving"):
         pitr_offsite.wal_ship()
     assert again.exists() and (archive / f"{again.name}.age").exists()
+    assert not newest.exists()
+    assert SEGMENT.format("A") + ".gz.age" in _remote(s3)
 
 
 def test_wal_ship_without_the_store_or_a_base_backup_ships_nothing(
