@@ -1,5 +1,6 @@
-"""Session activity tracking that writes at most once a minute per browser, and
-the admin's second-factor gate."""
+"""Session activity tracking that writes at most once a minute per browser, the
+admin's second-factor gate, and a clean ending for a request whose account was
+deleted while it ran."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from allauth.usersessions import app_settings
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model, logout
+from django.db import IntegrityError
 from django.shortcuts import redirect
 from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
+from psycopg.errors import ForeignKeyViolation
 
 # Session key holding (time recorded, IP, user agent) of the last activity write.
 ACTIVITY_KEY = "_usersession_seen"
@@ -125,3 +130,44 @@ def admin_mfa_forget(request) -> None:
     """Make the next admin page check for a factor again (after a removal)."""
     if request is not None and hasattr(request, "session"):
         request.session.pop(ADMIN_MFA_KEY, None)
+
+
+ACCOUNT_GONE_MESSAGE = (
+    "Your account was deleted while you were using it, so nothing was saved. "
+    "You have been signed out."
+)
+
+
+class AccountGoneMiddleware:
+    """A write that loses the race with the deletion of the account making it
+    (deleted in another tab, or by staff, while the request ran) fails on a
+    foreign key to the user row, at the statement or at commit. The browser
+    is signed out and sent to the sign-in page with a message, not a 500.
+
+    Only then: any other foreign-key failure, or one while the account still
+    exists, is a bug and stays an error. One primary-key lookup, on the error
+    path only."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not (
+            isinstance(exception, IntegrityError)
+            and isinstance(exception.__cause__, ForeignKeyViolation)
+        ):
+            return None
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        if get_user_model().objects.filter(pk=user.pk).exists():
+            return None
+        logout(request)
+        messages.info(request, ACCOUNT_GONE_MESSAGE)
+        login = reverse(settings.LOGIN_URL)
+        if getattr(request, "htmx", False):
+            return HttpResponseClientRedirect(login)
+        return redirect(login)

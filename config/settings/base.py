@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "accounts.middleware.AdminMFARequiredMiddleware",
     # allauth's UserSessionsMiddleware, throttled to one write a minute per browser.
     "accounts.middleware.UserSessionActivityMiddleware",
+    # A write racing the deletion of its own account: signed out, not a 500.
+    "accounts.middleware.AccountGoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
