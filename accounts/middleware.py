@@ -13,7 +13,7 @@ from allauth.usersessions import app_settings
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model, logout
+from django.contrib.auth import SESSION_KEY, get_user_model, logout
 from django.db import IntegrityError
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -162,6 +162,11 @@ class AccountGoneMiddleware:
             return None
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
+            return None
+        # A browser signed in by its session; an API call made with a key has
+        # no sign-in to end (api answers it as problem details).
+        session = getattr(request, "session", None)
+        if session is None or session.get(SESSION_KEY) != str(user.pk):
             return None
         if get_user_model().objects.filter(pk=user.pk).exists():
             return None

@@ -70,6 +70,7 @@ def test_creating_an_app_as_the_account_is_deleted_signs_out_instead_of_500(
 def test_a_foreign_key_failure_while_the_account_exists_is_not_hidden(client):
     """Only the deleted-account race is turned into a sign-out: the middleware
     leaves any other foreign-key failure alone (one lookup, then None)."""
+    from django.contrib.auth import SESSION_KEY
     from django.db import IntegrityError
     from django.test import RequestFactory
     from psycopg.errors import ForeignKeyViolation
@@ -79,9 +80,15 @@ def test_a_foreign_key_failure_while_the_account_exists_is_not_hidden(client):
     user = UserFactory()
     request = RequestFactory().post("/apps/new/")
     request.user = user
+    request.session = {SESSION_KEY: str(user.pk)}
     error = IntegrityError("fk")
     error.__cause__ = ForeignKeyViolation("fk")
     middleware = AccountGoneMiddleware(lambda request: None)
 
     assert middleware.process_exception(request, error) is None
     assert middleware.process_exception(request, IntegrityError("unique")) is None
+    # A call made with an API key (no session sign-in) is not signed out,
+    # even once the account is gone.
+    request.session = {}
+    User.objects.filter(pk=user.pk).delete()
+    assert middleware.process_exception(request, error) is None
