@@ -19,7 +19,10 @@ def _elapsed_ms(started: float) -> float:
 
 
 def check_database(using: str = "default") -> dict:
-    """One round trip: reachability, response time, version and connection use."""
+    """One round trip: reachability, response time, version, connection use
+    and, when the server archives WAL, whether archiving works
+    (``pg_stat_archiver``: the archive command failed more recently than it
+    last succeeded)."""
     started = time.perf_counter()
     try:
         with connections[using].cursor() as cursor:
@@ -27,9 +30,22 @@ def check_database(using: str = "default") -> dict:
                 "SELECT current_setting('server_version'),"
                 " current_setting('max_connections')::int,"
                 " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
-                "'client backend')"
+                "'client backend'),"
+                " current_setting('archive_mode') <> 'off',"
+                " a.last_archived_wal, a.last_archived_time,"
+                " a.last_failed_wal, a.last_failed_time"
+                " FROM pg_stat_archiver a"
             )
-            version, max_connections, used = cursor.fetchone()
+            (
+                version,
+                max_connections,
+                used,
+                archiving,
+                archived_wal,
+                archived_at,
+                failed_wal,
+                failed_at,
+            ) = cursor.fetchone()
     except DatabaseError as exc:
         # A connection left broken by the failure must not be reused by the
         # next request.
@@ -39,12 +55,22 @@ def check_database(using: str = "default") -> dict:
             "response_time_ms": _elapsed_ms(started),
             "error": exc.__class__.__name__,
         }
-    return {
+    result = {
         "connected": True,
         "response_time_ms": _elapsed_ms(started),
         "server_version": version,
         "connections": {"used": used, "max": max_connections},
     }
+    if archiving:
+        result["archiver"] = {
+            "failing": failed_at is not None
+            and (archived_at is None or failed_at > archived_at),
+            "last_archived_wal": archived_wal,
+            "last_archived_at": archived_at.isoformat() if archived_at else None,
+            "last_failed_wal": failed_wal,
+            "last_failed_at": failed_at.isoformat() if failed_at else None,
+        }
+    return result
 
 
 def check_cache() -> dict:
@@ -115,8 +141,8 @@ def health_report() -> dict:
     serves pages and queues jobs, and another web instance would not help); the
     queue's reasons are added to the warnings; so is a read replica that is
     unreachable or lags beyond REPLICA_MAX_LAG_SECONDS (reads use the primary
-    meanwhile). A connection count close to ``max_connections`` only adds a
-    warning.
+    meanwhile), and WAL archiving that keeps failing. A connection count close
+    to ``max_connections`` only adds a warning.
     """
     database = check_database()
     report = {"status": "ok", "database": database, "warnings": []}
@@ -142,6 +168,19 @@ def health_report() -> dict:
             if report["status"] == "ok":
                 report["status"] = "degraded"
             report["warnings"].append(reason)
+    archiver = database.get("archiver")
+    if archiver and archiver["failing"]:
+        # Pages are served, but point-in-time restore stops at the last
+        # archived segment and pg_wal grows until archiving works again.
+        if report["status"] == "ok":
+            report["status"] = "degraded"
+        report["warnings"].append(
+            f"WAL archiving is failing (last failure: {archiver['last_failed_wal']} "
+            f"at {archiver['last_failed_at']}; last archived: "
+            f"{archiver['last_archived_wal'] or 'none'}): point-in-time restore "
+            "stops there and pg_wal grows; check archive_command and the "
+            "archive's disk"
+        )
     conns = database["connections"]
     if conns["max"] and conns["used"] >= conns["max"] * CONNECTIONS_WARN_RATIO:
         report["warnings"].append(

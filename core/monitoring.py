@@ -429,6 +429,9 @@ class ReplicationReport:
     replica_configured: bool
     replica: dict | None = None
     replica_note: str = ""
+    # pg_stat_archiver while archive_mode is on (None: the server does not
+    # archive WAL); "failing" as core.health judges it.
+    archiver: dict | None = None
 
 
 def replication_report(using: str = "default") -> ReplicationReport:
@@ -461,11 +464,20 @@ def replication_report(using: str = "default") -> ReplicationReport:
             " FROM pg_replication_slots ORDER BY slot_name"
         )
         slots = _rows(cursor)
+        cursor.execute(
+            "SELECT archived_count, last_archived_wal, last_archived_time,"
+            " failed_count, last_failed_wal, last_failed_time,"
+            " last_failed_time IS NOT NULL AND last_failed_time >"
+            " coalesce(last_archived_time, '-infinity') AS failing"
+            " FROM pg_stat_archiver WHERE current_setting('archive_mode') <> 'off'"
+        )
+        archiver = _rows(cursor)
     report = ReplicationReport(
         in_recovery=in_recovery,
         standbys=standbys,
         slots=slots,
         replica_configured=replica.replica_configured(),
+        archiver=archiver[0] if archiver else None,
     )
     if report.replica_configured:
         report.replica, report.replica_note = _replica_lag(

@@ -39,6 +39,9 @@ def test_every_tab_fits_and_passes_axe(live_url, page, admin_user, monkeypatch):
             page.context.add_cookies(
                 [{"name": "theme", "value": theme, "url": live_url}]
             )
+            # The admin follows the system's scheme (its own toggle is stored
+            # in the browser, not the site's cookie).
+            page.emulate_media(color_scheme=theme)
             for size in SIZES:
                 page.set_viewport_size(size)
                 for tab in TABS:

@@ -234,6 +234,9 @@ def test_replication_tab_without_a_replica_says_reads_go_to_the_primary(admin_cl
     assert "the <strong>primary</strong>" in section
     assert "No read replica is configured" in section
     assert "No standby is streaming from this server." in section
+    # The embedded test server archives its WAL, and archiving works.
+    archiving = section.split('id="wal-archiving"', 1)[1].split("</div>\n  </div>")[0]
+    assert "<strong>working</strong> archive command" in archiving
 
 
 @pytest.mark.django_db

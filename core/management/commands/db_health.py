@@ -42,6 +42,9 @@ class Command(BaseCommand):
                 f"Database: UNREACHABLE after {db['response_time_ms']} ms "
                 f"({db.get('error', 'error')})"
             )
+        archiver = db.get("archiver")
+        if archiver:
+            self.stdout.write(_archiver_line(archiver))
         replica = report.get("replica")
         if replica:
             self.stdout.write(_replica_line(replica))
@@ -71,3 +74,14 @@ def _replica_line(replica: dict) -> str:
         f"Replica: lag {seconds}, {replica['lag_bytes']} bytes{state} "
         f"(limit {replica['max_lag_seconds']:g} s); reads use the {replica['reads']}"
     )
+
+
+def _archiver_line(archiver: dict) -> str:
+    state = "FAILING" if archiver["failing"] else "ok"
+    last = archiver["last_archived_wal"]
+    done = (
+        f"last archived {last} at {archiver['last_archived_at']}"
+        if last
+        else ("nothing archived yet")
+    )
+    return f"WAL archiving: {state}, {done}"
