@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -40,3 +41,22 @@ def base_backup_take() -> pitr.BaseBackup:
     # --no-prune: the live archive is the developer's; never prune it here.
     call_command("backup_db", "--base", "--no-prune", stdout=StringIO())
     return pitr.base_backups()[-1]
+
+
+def point_in_time_restore(scratch_databases, when, *options, prefix="pitr"):
+    """``restore_db --point-in-time WHEN [options]`` into a new scratch
+    database (dropped after the test); returns (its name, the output)."""
+    name = f"{prefix}_{time.time_ns()}"
+    scratch_databases.append(name)
+    out = StringIO()
+    call_command(
+        "restore_db",
+        "--point-in-time",
+        when,
+        *options,
+        "--database-name",
+        name,
+        "--yes",
+        stdout=out,
+    )
+    return name, out.getvalue()

@@ -23,7 +23,12 @@ from core import pitr
 from core.backups import target_for
 from core.embedded_postgres import bin_path
 from core.models import AuditLog, FeatureFlag, SystemMetric
-from tests.core.backup_helpers import base_backup_take, fake_base_backup, fingerprint
+from tests.core.backup_helpers import (
+    base_backup_take,
+    fake_base_backup,
+    fingerprint,
+    point_in_time_restore,
+)
 from tests.core.factories import FeatureFlagFactory, SystemMetricFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,25 +51,13 @@ def test_point_in_time_restore_matches_the_snapshot_taken_at_t(
     FeatureFlagFactory.create_batch(3)
     assert fingerprint()["tables"] != snapshot["tables"]
 
-    name = f"pitr_{int(time.time())}"
-    scratch_databases.append(name)
-    out = StringIO()
-    call_command(
-        "restore_db",
-        "--point-in-time",
-        t.isoformat(),
-        "--database-name",
-        name,
-        "--yes",
-        stdout=out,
-    )
+    name, text = point_in_time_restore(scratch_databases, t.isoformat())
 
     restored = fingerprint(name)
     assert restored["tables"] == snapshot["tables"]
     # Sequences are WAL-logged up to 32 values ahead: never behind.
     for seq, value in snapshot["sequences"].items():
         assert (restored["sequences"][seq] or 0) >= (value or 0)
-    text = out.getvalue()
     assert "Recovered to" in text and "archived the live server's WAL" in text
     # The private copy is stopped and deleted.
     assert set(Path(tempfile.gettempdir()).glob("pitr-*")) == private_copies

@@ -30,6 +30,7 @@ from tests.core.backup_helpers import (
     base_backup_take,
     fake_base_backup,
     fingerprint,
+    point_in_time_restore,
 )
 from tests.core.factories import FeatureFlagFactory
 
@@ -303,21 +304,10 @@ def test_with_a_key_a_point_in_time_restore_reads_the_encrypted_backup_and_wal(
     assert result.encrypted >= 1 and "BACKUP_STORAGE_URL" in result.skipped
     assert not [n for n in os.listdir(copy) if not n.endswith(".age")]
 
-    name = f"encrypted_at_t_{int(time.time())}"
-    scratch_databases.append(name)
-    out = StringIO()
-    call_command(
-        "restore_db",
-        "--point-in-time",
-        t.isoformat(),
-        "--database-name",
-        name,
-        "--yes",
-        stdout=out,
-    )
+    name, text = point_in_time_restore(scratch_databases, t.isoformat())
     assert fingerprint(name)["tables"] == at_t["tables"]
-    assert f"decrypting base backup {base.path.name}" in out.getvalue()
-    assert "archived WAL file(s)" in out.getvalue()
+    assert f"decrypting base backup {base.path.name}" in text
+    assert "archived WAL file(s)" in text
     # The decrypted copies went with the private directory.
     assert not [
         p
@@ -358,21 +348,10 @@ def test_the_database_at_t_is_recovered_from_the_store_after_the_machine_is_lost
             stdout=StringIO(),
         )
 
-    name = f"offsite_at_t_{int(time.time())}"
-    scratch_databases.append(name)
-    out = StringIO()
-    call_command(
-        "restore_db",
-        "--point-in-time",
-        t.isoformat(),
-        "--from-storage",
-        "--database-name",
-        name,
-        "--yes",
-        stdout=out,
+    name, text = point_in_time_restore(
+        scratch_databases, t.isoformat(), "--from-storage"
     )
     assert fingerprint(name)["tables"] == at_t["tables"]
-    text = out.getvalue()
     assert f"fetching base backup s3:base/{base.path.name}" in text
     assert "archived the live server's WAL" not in text
     audit = AuditLog.objects.filter(action=AuditLog.Action.RESTORE).latest("id")
@@ -380,20 +359,8 @@ def test_the_database_at_t_is_recovered_from_the_store_after_the_machine_is_lost
     assert audit.changes["base_backup"] == f"s3:base/{base.path.name}"
 
     # latest: everything that was shipped.
-    latest = f"offsite_latest_{int(time.time())}"
-    scratch_databases.append(latest)
-    out = StringIO()
-    call_command(
-        "restore_db",
-        "--point-in-time",
-        "latest",
-        "--from-storage",
-        "--database-name",
-        latest,
-        "--yes",
-        stdout=out,
-    )
-    assert "Recovered to the end of the WAL from base backup" in out.getvalue()
+    latest, text = point_in_time_restore(scratch_databases, "latest", "--from-storage")
+    assert "Recovered to the end of the WAL from base backup" in text
     restored = fingerprint(latest)["tables"]
     for table, state in at_end["tables"].items():
         if table != "public.ops_auditlog":  # restores write audit rows
