@@ -13,7 +13,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from procrastinate.contrib.django import app
 
-from core import backups, health, maintenance, pitr, pitr_offsite, services
+from core import (
+    backup_storage,
+    backups,
+    health,
+    maintenance,
+    pitr,
+    pitr_offsite,
+    services,
+)
 from core.mail import MAIL_QUEUE, MailRetry, mail_deliver
 
 MAINTENANCE_QUEUE = "maintenance"
@@ -103,6 +111,34 @@ def base_backup(timestamp: int) -> str:
         logger.warning("base_backup skipped: %s", pitr.README_POINTER)
         return "skipped: external server"
     return str(pitr.base_backup_create(prune=True).backup.path)
+
+
+@app.periodic(
+    cron=_cron_setting("PITR_VERIFY_SCHEDULE_CRON"), periodic_id="pitr_verify"
+)
+@app.task(
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="core.pitr_verify",
+    lock=HEAVY_LOCK,
+    name="core.pitr_verify",
+)
+def pitr_verify(timestamp: int) -> str:
+    """``manage.py verify_backup --point-in-time`` (``--from-storage`` when
+    BACKUP_STORAGE_URL is set: the path a lost machine takes): the weekly
+    restore drill. A drill that fails fails the job (and /healthz's schedule
+    check); its time is the ``backup.pitr_verify_seconds`` metric. Skipped on
+    an external server and before the first base backup."""
+    if not connections[backups.backup_alias()].settings_dict.get("PGDATA"):
+        return "skipped: external server"
+    from_storage = backup_storage.storage_enabled()
+    if not from_storage and not pitr.base_backups():
+        return "skipped: no base backup yet"
+    result = pitr.pitr_verify(from_storage=from_storage)
+    if not result.ok:
+        raise MaintenanceJobFailed(
+            "Point-in-time restore drill failed: " + "; ".join(result.problems)
+        )
+    return f"{result.source}: {result.seconds:.1f} s"
 
 
 @app.periodic(cron="* * * * *", periodic_id="wal_ship")

@@ -337,6 +337,9 @@ BACKUP_SCHEDULE_CRON = env.str("BACKUP_SCHEDULE_CRON", default="15 2 * * *")
 # kept one is pruned). The server archives WAL into BACKUP_DIR/wal.
 BASE_BACKUP_SCHEDULE_CRON = env.str("BASE_BACKUP_SCHEDULE_CRON", default="45 2 * * *")
 BASE_BACKUP_KEEP = env.int("BASE_BACKUP_KEEP", default=7)
+# The weekly restore drill (verify_backup --point-in-time, core.pitr_verify):
+# Sundays 05:15 UTC, after the nightly backups and the VACUUM.
+PITR_VERIFY_SCHEDULE_CRON = env.str("PITR_VERIFY_SCHEDULE_CRON", default="15 5 * * 0")
 # age identities (AGE-SECRET-KEY-1…, comma-separated; the first encrypts): when
 # set, every backup is stored encrypted (*.age). A secret: keep it out of logs.
 BACKUP_ENCRYPTION_KEY = env.str("BACKUP_ENCRYPTION_KEY", default="")

@@ -24,7 +24,7 @@ from django.utils import timezone
 from core import pitr, pitr_offsite, tasks
 from core.backup_crypto import BackupError
 from core.backups import target_for
-from core.models import AuditLog, FeatureFlag
+from core.models import AuditLog, FeatureFlag, SystemMetric
 from tests.core.backup_helpers import (
     BUCKET,
     base_backup_take,
@@ -398,3 +398,60 @@ def test_from_storage_needs_the_store_and_a_point_in_time(backup_dir, settings):
         )
     with pytest.raises(CommandError, match="goes with --point-in-time"):
         call_command("restore_db", "some.dump", "--from-storage", "--yes")
+
+
+def test_the_restore_drill_recovers_reads_compares_and_drops_its_database(
+    s3, settings, backup_dir, tmp_path, user
+):
+    """verify_backup --point-in-time: local, then from the store (the path a
+    lost machine takes); the scratch database never stays."""
+    settings.BACKUP_ENCRYPTION_KEY = KEY
+    base = base_backup_take()
+    FeatureFlagFactory.create_batch(4)
+    _archive_copy(base, settings, tmp_path)
+    pitr_offsite.wal_ship()
+
+    for options, source in (([], "local"), (["--from-storage"], "storage")):
+        out = StringIO()
+        call_command("verify_backup", "--point-in-time", *options, stdout=out)
+        assert f"Point-in-time restore drill ({source}) passed" in out.getvalue()
+        metric = SystemMetric.objects.filter(
+            metric="backup.pitr_verify_seconds", tags__source=source
+        ).get()
+        assert metric.value > 0
+    with target_for().connect() as conn:
+        assert not conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'pitr_verify_%'"
+        ).fetchall()
+    drills = AuditLog.objects.filter(changes__kind="pitr_verify")
+    assert [d.changes["ok"] for d in drills] == [True, True]
+
+
+def test_a_drill_that_cannot_restore_fails_and_leaves_nothing(s3, settings, backup_dir):
+    # No base backup in the store: nothing to recover from.
+    with pytest.raises(CommandError, match="drill FAILED"):
+        call_command(
+            "verify_backup", "--point-in-time", "--from-storage", stdout=StringIO()
+        )
+    assert AuditLog.objects.get(changes__kind="pitr_verify").changes["ok"] is False
+    assert not SystemMetric.objects.filter(metric="backup.pitr_verify_seconds")
+    with pytest.raises(CommandError, match="goes with --point-in-time"):
+        call_command("verify_backup", "x.dump", "--from-storage")
+
+
+def test_the_drill_runs_weekly_under_the_heavy_lock_and_skips_what_it_cannot(
+    backup_dir, settings, monkeypatch
+):
+    from procrastinate.contrib.django import app
+
+    [periodic] = [
+        p
+        for p in app.periodic_registry.periodic_tasks.values()
+        if p.task is tasks.pitr_verify
+    ]
+    assert periodic.cron == settings.PITR_VERIFY_SCHEDULE_CRON == "15 5 * * 0"
+    assert tasks.pitr_verify.lock == tasks.HEAVY_LOCK
+    assert tasks.pitr_verify(timestamp=0) == "skipped: no base backup yet"
+    connection.ensure_connection()
+    monkeypatch.delitem(connection.settings_dict, "PGDATA")
+    assert tasks.pitr_verify(timestamp=0) == "skipped: external server"
