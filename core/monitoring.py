@@ -440,11 +440,24 @@ def replication_report(using: str = "default") -> ReplicationReport:
     holds back, and, when a ``replica`` alias is configured (core.replica),
     that replica's own view: in recovery, replay delay and bytes behind."""
     with connections[using].cursor() as cursor:
+        # With WAL archiving's state (pg_stat_archiver has one row): one round
+        # trip for both.
         cursor.execute(
             "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL"
-            " ELSE pg_current_wal_lsn()::text END"
+            " ELSE pg_current_wal_lsn()::text END,"
+            " current_setting('archive_mode') <> 'off' AS archiving,"
+            " archived_count, last_archived_wal, last_archived_time,"
+            " failed_count, last_failed_wal, last_failed_time,"
+            " last_failed_time IS NOT NULL AND last_failed_time >"
+            " coalesce(last_archived_time, '-infinity') AS failing"
+            " FROM pg_stat_archiver"
         )
-        in_recovery, primary_lsn = cursor.fetchone()
+        in_recovery, primary_lsn, archiving, *archived = cursor.fetchone()
+        archiver = (
+            dict(zip([c.name for c in cursor.description][3:], archived, strict=True))
+            if archiving
+            else None
+        )
         cursor.execute(
             "SELECT pid, application_name AS name, client_addr, state, sync_state,"
             " extract(epoch FROM write_lag)::float AS write_lag,"
@@ -464,20 +477,12 @@ def replication_report(using: str = "default") -> ReplicationReport:
             " FROM pg_replication_slots ORDER BY slot_name"
         )
         slots = _rows(cursor)
-        cursor.execute(
-            "SELECT archived_count, last_archived_wal, last_archived_time,"
-            " failed_count, last_failed_wal, last_failed_time,"
-            " last_failed_time IS NOT NULL AND last_failed_time >"
-            " coalesce(last_archived_time, '-infinity') AS failing"
-            " FROM pg_stat_archiver WHERE current_setting('archive_mode') <> 'off'"
-        )
-        archiver = _rows(cursor)
     report = ReplicationReport(
         in_recovery=in_recovery,
         standbys=standbys,
         slots=slots,
         replica_configured=replica.replica_configured(),
-        archiver=archiver[0] if archiver else None,
+        archiver=archiver,
     )
     if report.replica_configured:
         report.replica, report.replica_note = _replica_lag(
