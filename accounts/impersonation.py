@@ -28,6 +28,7 @@ from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.middleware import ADMIN_MFA_TYPES
 from accounts.models import User
@@ -102,16 +103,18 @@ class ImpersonationAdminGuardMiddleware:
 
 def _impersonation_expire(request, admin_id: str):
     """End an impersonation past its time: an end row, then the whole session
-    signed out (the admin's own sign-in was inside it)."""
-    audit_log_record(
-        action=AuditLog.Action.IMPERSONATION_ENDED,
-        actor=User.objects.filter(pk=admin_id).first(),
-        target=request.user,
-        changes=_ended_changes(
-            request, "expired", admin_id=admin_id, user=request.user
-        ),
-        request=request,
-    )
+    signed out (the admin's own sign-in was inside it). The end row is
+    skipped when the job (``impersonations_expired_end``) already wrote it,
+    the browser having come back after the job's run."""
+    changes = _ended_changes(request, "expired", admin_id=admin_id, user=request.user)
+    if not impersonation_end_recorded(changes.get("impersonation_id")):
+        audit_log_record(
+            action=AuditLog.Action.IMPERSONATION_ENDED,
+            actor=User.objects.filter(pk=admin_id).first(),
+            target=request.user,
+            changes=changes,
+            request=request,
+        )
     # No second end row from the sign-out receiver.
     request.session.pop(IMPERSONATOR_SESSION_KEY, None)
     logout(request)
@@ -119,6 +122,23 @@ def _impersonation_expire(request, admin_id: str):
         request, EXPIRED_MESSAGE.format(minutes=settings.IMPERSONATION_MAX_MINUTES)
     )
     return redirect(settings.LOGIN_URL)
+
+
+# How far back the job looks for impersonations left without an end row (the
+# job runs every ten minutes; a longer outage still gets them ended).
+IMPERSONATION_END_LOOKBACK = dt.timedelta(days=2)
+
+
+def impersonation_end_recorded(impersonation_id: str | None) -> bool:
+    """Whether an end row for ``impersonation_id`` exists (within the job's
+    lookback; along ``auditlog_action_idx``)."""
+    if not impersonation_id:
+        return False
+    return AuditLog.objects.filter(
+        action=AuditLog.Action.IMPERSONATION_ENDED,
+        created_at__gte=timezone.now() - IMPERSONATION_END_LOOKBACK,
+        changes__impersonation_id=impersonation_id,
+    ).exists()
 
 
 def _ended_changes(request, ended_by: str, *, admin_id, user) -> dict:

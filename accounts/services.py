@@ -43,6 +43,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import hooks, selectors
+from accounts.impersonation import IMPERSONATION_END_LOOKBACK
 from accounts.models import BILLING_STATE_FIELDS, MagicLink, User
 from core.ids import new_id
 from core.mail import Mail, mail_deliver, mail_enqueue
@@ -777,11 +778,6 @@ def cleanup_expired(*, now=None) -> dict[str, int]:
         "expired sessions": sessions,
         "stale user sessions": stale,
     }
-
-
-# How far back the job looks for impersonations left without an end row (the
-# job runs every ten minutes; a longer outage still gets them ended).
-IMPERSONATION_END_LOOKBACK = timedelta(days=2)
 
 
 def impersonations_expired_end(*, now=None) -> int:

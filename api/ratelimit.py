@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+
+from core.cache import cache_count_quietly
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,11 @@ def unauthenticated_hit(ip: str, *, now: float | None = None) -> RateLimitState:
 def _hit(prefix: str, limit: int, *, now: float | None) -> RateLimitState:
     now = time.time() if now is None else now
     window = int(now // 60)
-    cache_key = f"{prefix}:{window}"
-    # incr first: one round trip in the common case (the counter exists);
-    # the first request of a window creates it.
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:
-        count = 1 if cache.add(cache_key, 1, timeout=120) else cache.incr(cache_key)
+    # A cache outage counts nothing: the call goes through (fail open) rather
+    # than answering 500 for want of a counter.
+    count = cache_count_quietly(
+        f"{prefix}:{window}", timeout=120, what="API rate limit"
+    )
+    count = 0 if count is None else count
     reset = 60 - int(now % 60)
     return RateLimitState(limit=limit, remaining=limit - count, reset_seconds=reset)

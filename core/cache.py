@@ -26,3 +26,18 @@ def cache_set_quietly(key: str, value, *, timeout: int, what: str = "Cache") -> 
         cache.set(key, value, timeout=timeout)
     except Exception:
         logger.warning("%s unavailable (set %s)", what, key, exc_info=True)
+
+
+def cache_count_quietly(key: str, *, timeout: int, what: str = "Cache") -> int | None:
+    """Add one to the counter ``key`` (created with ``timeout`` seconds to
+    live) and return its value; None when the cache cannot be reached, so a
+    limit that counts with it lets the request through rather than failing
+    it. ``incr`` first: one round trip when the counter exists."""
+    try:
+        try:
+            return cache.incr(key)
+        except ValueError:  # no such counter yet (or it just expired)
+            return 1 if cache.add(key, 1, timeout=timeout) else cache.incr(key)
+    except Exception:
+        logger.warning("%s unavailable (incr %s)", what, key, exc_info=True)
+        return None

@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from django.conf import settings
@@ -57,6 +58,7 @@ from core.backup_crypto import (
     decrypt_file,
     encrypt_file,
     encryption_enabled,
+    is_encrypted,
 )
 from core.backups import (
     _USER_TABLES,
@@ -75,6 +77,9 @@ from core.backups import (
 )
 from core.models import AuditLog
 from core.services import metric_record
+
+if TYPE_CHECKING:
+    from core.pitr_offsite import OffsitePruneResult
 
 logger = logging.getLogger(__name__)
 
@@ -119,16 +124,22 @@ def progress_say(progress: Progress | None, message: str) -> None:
 # --- where things are -------------------------------------------------------------
 
 
+def embedded_server(using: str | None = None) -> bool:
+    """Whether the app's database is the embedded server (the jobs skip an
+    external one, which archives with its own tools)."""
+    return bool(connections[using or backup_alias()].settings_dict.get("PGDATA"))
+
+
 def embedded_pgdata(using: str | None = None) -> Path:
     """The embedded server's data directory; refuses an external server."""
-    pgdata = connections[using or backup_alias()].settings_dict.get("PGDATA")
-    if not pgdata:
+    if not embedded_server(using):
         raise PitrError(
             "Base backups and point-in-time restore work on the embedded server "
             "only; this app uses an external server (DATABASE_URL): "
             + README_POINTER
             + "."
         )
+    pgdata = connections[using or backup_alias()].settings_dict["PGDATA"]
     return Path(pgdata).expanduser().resolve()
 
 
@@ -228,8 +239,8 @@ class BaseBackupResult:
     pruned: list[Path] = field(default_factory=list)
     wal_pruned: int = 0
     published: bool = False
-    # core.pitr_offsite.OffsitePruneResult, when the store was pruned.
-    offsite_pruned: object | None = None
+    # When the off-site store was pruned too.
+    offsite_pruned: OffsitePruneResult | None = None
 
 
 def _run(args: list[str], *, env: dict | None = None, user: str | None = None):
@@ -404,11 +415,14 @@ def _publish(path: Path, progress: Progress | None) -> bool:
         return False
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         for item in [*sorted(path.iterdir()), info_path(path)]:
-            copy = Path(scratch) / item.name
-            shutil.copy2(item, copy)
+            if not is_encrypted(item):
+                # artifact_publish encrypts a plaintext file in place and
+                # deletes it: give it a copy (an encrypted one goes as it is).
+                shutil.copy2(item, Path(scratch) / item.name)
             progress_say(progress, f"publishing base/{path.name}/{item.name} …")
             backup_storage.artifact_publish(
-                copy, remote_name=f"{BASE_DIR_NAME}/{item.relative_to(path.parent)}"
+                item if is_encrypted(item) else Path(scratch) / item.name,
+                remote_name=f"{BASE_DIR_NAME}/{item.relative_to(path.parent)}",
             )
     return True
 

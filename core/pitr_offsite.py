@@ -258,10 +258,6 @@ def remote_base_backups() -> list[pitr.BaseBackup]:
     return sorted(found, key=lambda b: b.finished_at)
 
 
-def _remote_files(folder: str) -> list[str]:
-    return backup_storage.remote_list(folder)
-
-
 def wal_decrypt_needed(archive: Path, first_segment: str, into: Path) -> int:
     """Decrypt the archive's encrypted files needed from ``first_segment`` on
     into ``into`` (as ``<name>.gz``, for the recovery's restore_command);
@@ -284,7 +280,8 @@ def _fetch_into(remote_name: str, directory: Path) -> Path:
     """Download (and decrypt) one object into ``directory`` under its plain name."""
     target = directory / _plain_name(remote_name)
     with backup_storage.fetched(backup_storage.REMOTE_SCHEME + remote_name) as item:
-        shutil.copyfile(item.path, target)
+        # A temporary copy (downloaded, maybe decrypted): moved, not copied.
+        shutil.move(item.path, target)
     target.chmod(0o600)
     return target
 
@@ -293,7 +290,7 @@ def base_backup_fetch(backup: pitr.BaseBackup, into: Path) -> Path:
     """Bring an off-site base backup's files into ``into`` (decrypted); return
     ``into``, laid out as a local base backup directory."""
     into.mkdir(parents=True, exist_ok=True)
-    names = _remote_files(backup.path.as_posix())
+    names = backup_storage.remote_list(backup.path.as_posix())
     if not any(_plain_name(n) == "base.tar.gz" for n in names):
         raise pitr.PitrError(
             f"Off-site base backup {backup.path.as_posix()} has no base.tar.gz."
@@ -341,7 +338,7 @@ def offsite_prune(*, keep: int | None = None, progress=None) -> OffsitePruneResu
         # The record first: a half-deleted backup is never listed as one.
         info = folder + pitr.INFO_SUFFIX
         backup_storage.remote_delete([info, info + ENCRYPTED_SUFFIX])
-        backup_storage.remote_delete(_remote_files(folder))
+        backup_storage.remote_delete(backup_storage.remote_list(folder))
         result.base_backups.append(folder)
     kept = remote[-keep:]
     if kept:

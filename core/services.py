@@ -615,9 +615,11 @@ JOB_AUDIT_FIELDS = ("status", "attempts", "abort_requested", "scheduled_at")
 
 
 def _jobs_locked(job_ids, statuses):
+    # job_ids as given: a queryset stays a subquery, so "select all" over a
+    # long job list sends no IN list past the protocol's 65,535 parameters.
     return list(
         ProcrastinateJob.objects.select_for_update()
-        .filter(pk__in=list(job_ids), status__in=statuses)
+        .filter(pk__in=job_ids, status__in=statuses)
         .order_by("pk")
     )
 

@@ -10,7 +10,6 @@ import logging
 from croniter import croniter
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
 from procrastinate.contrib.django import app
 
 from core import (
@@ -107,7 +106,7 @@ def base_backup(timestamp: int) -> str:
     ``BASE_BACKUP_KEEP`` and the archived WAL they need. On an external server
     (DATABASE_URL) there is nothing this app can archive: the job logs that
     and succeeds (README "Backups, restore, verification")."""
-    if not connections[backups.backup_alias()].settings_dict.get("PGDATA"):
+    if not pitr.embedded_server():
         logger.warning("base_backup skipped: %s", pitr.README_POINTER)
         return "skipped: external server"
     return str(pitr.base_backup_create(prune=True).backup.path)
@@ -128,7 +127,7 @@ def pitr_verify(timestamp: int) -> str:
     restore drill. A drill that fails fails the job (and /healthz's schedule
     check); its time is the ``backup.pitr_verify_seconds`` metric. Skipped on
     an external server and before the first base backup."""
-    if not connections[backups.backup_alias()].settings_dict.get("PGDATA"):
+    if not pitr.embedded_server():
         return "skipped: external server"
     from_storage = backup_storage.storage_enabled()
     if not from_storage and not pitr.base_backups():
@@ -156,7 +155,7 @@ def wal_ship(timestamp: int) -> int:
     to within about two minutes. Nothing to do without either setting or on an
     external server; an upload that fails fails the job, and the next minute's
     run carries on from the first file not shipped."""
-    if not connections[backups.backup_alias()].settings_dict.get("PGDATA"):
+    if not pitr.embedded_server():
         return 0
     return len(pitr_offsite.wal_ship().shipped)
 

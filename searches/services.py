@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import re
 import time
 import unicodedata
@@ -45,8 +44,6 @@ from searches.providers import (
     ProviderError,
     get_provider,
 )
-
-logger = logging.getLogger(__name__)
 
 _SEPARATORS = re.compile(r"[,\r\n]+")
 _ALLOWED_CONTROL = {"\t", "\n", "\r"}

@@ -33,3 +33,11 @@ def jobs_run_queued(*, queue: str | None = None) -> list:
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [job.id])
     return results
+
+
+def periodic_of(task):
+    """The periodic registration (cron, periodic id) of ``task``."""
+    [periodic] = [
+        p for p in app.periodic_registry.periodic_tasks.values() if p.task is task
+    ]
+    return periodic

@@ -335,3 +335,23 @@ def test_the_support_browser_is_not_listed_among_the_users_sessions(admin_client
     _acquire(admin_client, user)
     admin_client.get(reverse("account"), headers={"User-Agent": "support-browser"})
     assert not UserSession.objects.filter(user=user).exists()
+
+
+@pytest.mark.django_db
+def test_a_browser_returning_after_the_job_ended_it_adds_no_second_end_row(
+    admin_client, user
+):
+    from accounts.services import impersonations_expired_end
+
+    _acquire(admin_client, user)
+    session = admin_client.session
+    session["impersonation"]["expires_at"] = time.time() - 1
+    session.save()
+    assert impersonations_expired_end(now=timezone.now() + dt.timedelta(minutes=61))
+
+    response = admin_client.get(reverse("account"))
+
+    assert response["Location"] == reverse("account_login")  # still signed out
+    assert (
+        AuditLog.objects.filter(action=AuditLog.Action.IMPERSONATION_ENDED).count() == 1
+    )

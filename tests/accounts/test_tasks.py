@@ -8,14 +8,11 @@ from procrastinate.contrib.django import app
 
 from accounts import tasks
 from accounts.models import MagicLink
+from tests.jobs import periodic_of
 
 
 def test_cleanup_expired_is_registered_hourly_on_the_maintenance_queue():
-    [periodic] = [
-        p
-        for p in app.periodic_registry.periodic_tasks.values()
-        if p.task is tasks.cleanup_expired
-    ]
+    periodic = periodic_of(tasks.cleanup_expired)
 
     assert periodic.cron == "30 * * * *"
     assert periodic.periodic_id == "cleanup_expired"

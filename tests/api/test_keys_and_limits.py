@@ -209,3 +209,20 @@ def test_another_address_is_not_limited_by_the_first_ones_calls(client, settings
     client.get("/api/v1/usage")
     assert client.get("/api/v1/usage").status_code == 429
     assert client.get("/api/v1/usage", REMOTE_ADDR="10.1.2.3").status_code == 401
+
+
+def test_a_cache_outage_lets_calls_through_instead_of_answering_500(
+    client, key, monkeypatch
+):
+    """The per-key and per-address counters live in the cache; with the cache
+    down nothing is counted, and calls are answered as if under the limit."""
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(cache, "incr", down)
+    monkeypatch.setattr(cache, "add", down)
+
+    assert client.get("/api/v1/usage").status_code == 401
+    assert _call(client, "/usage", key[1]).status_code == 200

@@ -19,6 +19,7 @@ from tests.billing.factories import (
     stripe_event,
     subscription_object,
 )
+from tests.jobs import periodic_of
 from tests.plans import plan_of
 
 pytestmark = pytest.mark.django_db
@@ -34,9 +35,7 @@ def _event(status, days_ago, **kwargs):
 
 def test_webhook_payloads_prune_is_registered_daily_on_the_maintenance_queue():
     task = tasks.webhook_payloads_prune
-    [periodic] = [
-        p for p in app.periodic_registry.periodic_tasks.values() if p.task is task
-    ]
+    periodic = periodic_of(task)
 
     assert periodic.cron == "30 1 * * *"
     assert periodic.periodic_id == "webhook_payloads_prune"

@@ -72,6 +72,7 @@ def test_db_pooler_variable_also_enables_transaction_pooling(monkeypatch):
 
     assert databases["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert "server_side_binding" not in databases["default"]["OPTIONS"]
+    assert "prepare_threshold" not in databases["default"]["OPTIONS"]
 
 
 def test_prepared_statements_can_be_turned_off(monkeypatch):

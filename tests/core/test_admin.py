@@ -3,6 +3,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -218,14 +219,19 @@ def test_retry_requeues_failed_jobs_and_leaves_running_ones(no_jobs, admin_clien
             "UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [running]
         )
 
-    response = admin_client.post(
-        JOBS,
-        {"action": "retry_failed", "_selected_action": [failed, running]},
-        follow=True,
-    )
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.post(
+            JOBS,
+            {"action": "retry_failed", "_selected_action": [failed, running]},
+            follow=True,
+        )
 
     assert response.status_code == 200
     assert "1 failed job queued again" in response.content.decode()
+    # The selection is locked through a subquery, not an IN list of every id
+    # ("select all" over a long list would pass the protocol's parameter cap).
+    [locking] = [q["sql"] for q in captured if q["sql"].endswith("FOR UPDATE")]
+    assert '"procrastinate_jobs"."id" IN (SELECT' in locking
     status, attempts, events = _job(failed)
     assert (status, attempts) == ("todo", 2)
     assert events[-1] == "retried" and events[:3] == ["deferred", "started", "failed"]

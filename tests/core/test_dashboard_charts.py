@@ -10,7 +10,6 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from procrastinate.contrib.django import app
 
 from accounts import tasks as account_tasks
 from core import charts, monitoring, replica
@@ -19,6 +18,7 @@ from core.services import health_metrics_record, metric_daily_counts_record
 from searches import tasks as search_tasks
 from searches.models import SearchHistory
 from tests.accounts.factories import UserFactory
+from tests.jobs import periodic_of
 from tests.searches.factories import SearchHistoryFactory
 
 OVERVIEW = reverse("admin:ops_databasedashboard_changelist") + "?tab=overview"
@@ -215,9 +215,7 @@ def test_the_apps_jobs_record_searches_and_sign_ups_per_day(admin_client):
     ids=lambda value: getattr(value, "name", None),
 )
 def test_daily_metric_jobs_are_scheduled_hourly(task, cron):
-    [periodic] = [
-        p for p in app.periodic_registry.periodic_tasks.values() if p.task is task
-    ]
+    periodic = periodic_of(task)
     assert periodic.cron == cron
     assert task.queue == "maintenance"
     assert task.queueing_lock == task.name

@@ -1,5 +1,7 @@
 """core.db.postgresql: server-side binding with bulk_create batches that fit."""
 
+import os
+import resource
 import time
 
 import pytest
@@ -74,3 +76,26 @@ def test_a_connection_the_server_ended_is_not_healthy():
     connection.close()
     connection.ensure_connection()
     assert connection.is_usable()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_connection_on_a_high_descriptor_is_still_usable():
+    """A process with many files open gets descriptors past 1024, where
+    select() refuses to look; the idle check must not call such a connection
+    dead (it would reconnect on every request)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"open-files limit {soft} is below 1200")
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        connection.close()
+        connection.ensure_connection()
+        assert connection.connection.fileno() > 1024
+
+        assert connection.is_usable()
+    finally:
+        connection.close()
+        for fd in held:
+            os.close(fd)

@@ -30,6 +30,7 @@ from tests.core.backup_helpers import (
     point_in_time_restore,
 )
 from tests.core.factories import FeatureFlagFactory, SystemMetricFactory
+from tests.jobs import periodic_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -194,15 +195,10 @@ def test_base_backup_refuses_an_external_server(backup_dir, monkeypatch):
 def test_nightly_base_backup_is_scheduled_and_skips_an_external_server(
     backup_dir, monkeypatch, settings
 ):
-    from procrastinate.contrib.django import app
 
     from core import tasks
 
-    [periodic] = [
-        p
-        for p in app.periodic_registry.periodic_tasks.values()
-        if p.task is tasks.base_backup
-    ]
+    periodic = periodic_of(tasks.base_backup)
     assert periodic.cron == settings.BASE_BACKUP_SCHEDULE_CRON == "45 2 * * *"
     assert tasks.base_backup.lock == tasks.HEAVY_LOCK
     connection.ensure_connection()

@@ -33,6 +33,7 @@ from tests.core.backup_helpers import (
     point_in_time_restore,
 )
 from tests.core.factories import FeatureFlagFactory
+from tests.jobs import periodic_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -209,13 +210,8 @@ def test_a_failed_upload_is_retried_by_the_next_run(
 def test_wal_ship_job_runs_every_minute_outside_the_heavy_lock(
     archive, backup_dir, monkeypatch
 ):
-    from procrastinate.contrib.django import app
 
-    [periodic] = [
-        p
-        for p in app.periodic_registry.periodic_tasks.values()
-        if p.task is tasks.wal_ship
-    ]
+    periodic = periodic_of(tasks.wal_ship)
     assert periodic.cron == "* * * * *"
     assert tasks.wal_ship.queue == "maintenance"
     # Never queued behind an hour-long backup or VACUUM.
@@ -442,13 +438,8 @@ def test_a_drill_that_cannot_restore_fails_and_leaves_nothing(s3, settings, back
 def test_the_drill_runs_weekly_under_the_heavy_lock_and_skips_what_it_cannot(
     backup_dir, settings, monkeypatch
 ):
-    from procrastinate.contrib.django import app
 
-    [periodic] = [
-        p
-        for p in app.periodic_registry.periodic_tasks.values()
-        if p.task is tasks.pitr_verify
-    ]
+    periodic = periodic_of(tasks.pitr_verify)
     assert periodic.cron == settings.PITR_VERIFY_SCHEDULE_CRON == "15 5 * * 0"
     assert tasks.pitr_verify.lock == tasks.HEAVY_LOCK
     assert tasks.pitr_verify(timestamp=0) == "skipped: no base backup yet"

@@ -20,17 +20,11 @@ from core.maintenance import VacuumResult
 from core.models import AuditLog, SystemMetric
 from core.services import AUDIT_LOG_RETENTION_DAYS, metric_prune
 from tests.core.factories import AuditLogFactory, SystemMetricFactory
+from tests.jobs import periodic_of
 from tests.plans import plan_of
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
-
-
-def periodic_of(task):
-    [periodic] = [
-        p for p in app.periodic_registry.periodic_tasks.values() if p.task is task
-    ]
-    return periodic
 
 
 # --- registration -------------------------------------------------------------------

@@ -13,15 +13,9 @@ from searches import tasks
 from searches.models import APIUsage
 from searches.services import api_usage_prune
 from tests.accounts.factories import UserFactory
+from tests.jobs import periodic_of
 from tests.plans import plan_of
 from tests.searches.factories import APIUsageFactory
-
-
-def periodic_of(task):
-    [periodic] = [
-        p for p in app.periodic_registry.periodic_tasks.values() if p.task is task
-    ]
-    return periodic
 
 
 @pytest.mark.parametrize(
